@@ -1,0 +1,12 @@
+/* store: storage backends — dir (local or shared) and Ceph RBD through
+ * librados/librbd, which no other module touches — and volumes, snapshots
+ * and clones on them. */
+#ifndef CAIRN_STORE_H
+#define CAIRN_STORE_H
+
+#include <stddef.h>
+
+/* "librados X.Y.Z, librbd X.Y.Z" into out, for `--version` output. */
+void store_ceph_library_versions(char *out, size_t size);
+
+#endif /* CAIRN_STORE_H */
