@@ -1,5 +1,6 @@
 /* Growable byte buffers with a hard cap, and small list helpers. */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -34,15 +35,20 @@ int buf_reserve(struct buf *b, size_t extra)
 	size_t need, cap;
 	char *data;
 
-	if (extra > b->max || b->len > b->max - extra)
+	CAIRN_ASSERT(b->len <= b->max);
+	if (extra > b->max - b->len)
 		return -E2BIG;
+	/* need = len + extra + 1 must not wrap (max may be SIZE_MAX). */
+	if (b->len + extra == SIZE_MAX)
+		return -ENOMEM;
 	need = b->len + extra + 1;
 	if (need <= b->cap)
 		return 0;
 	cap = b->cap < BUF_MIN_CAP ? BUF_MIN_CAP : b->cap;
 	while (cap < need)
 		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-	if (cap > b->max + 1)
+	/* Never more than the cap allows: max + 1 bytes with the NUL. */
+	if (b->max < SIZE_MAX && cap > b->max + 1)
 		cap = b->max + 1;
 	data = mem_realloc_array(b->data, cap, 1);
 	if (data == NULL)

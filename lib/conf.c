@@ -380,7 +380,8 @@ int conf_dump(const struct conf_key *keys, const void *target, struct buf *out)
 				rv = buf_printf(out, "# %s is not set\n",
 				                k->name);
 			else if (s[0] == '\0' || isspace((unsigned char)s[0]) ||
-			         isspace((unsigned char)s[strlen(s) - 1]))
+			         isspace((unsigned char)s[strlen(s) - 1]) ||
+			         s[0] == '"' || s[strlen(s) - 1] == '"')
 				rv = buf_printf(out, "%s = \"%s\"\n", k->name,
 				                s);
 			else

@@ -22,6 +22,9 @@ void err_clear(struct err *e)
 }
 
 static int vset(struct err *e, int code, const char *fmt, va_list ap)
+        CAIRN_PRINTF(3, 0);
+
+static int vset(struct err *e, int code, const char *fmt, va_list ap)
 {
 	int n;
 

@@ -69,8 +69,14 @@ int file_mkdir_p(const char *path, mode_t mode, struct err *e)
 		char saved = *p;
 
 		*p = '\0';
-		if (mkdir(copy, mode) != 0 && errno != EEXIST)
+		if (mkdir(copy, mode) == 0) {
+			/* The umask must not narrow what the caller asked for.
+			 */
+			if (chmod(copy, mode) != 0)
+				return err_sys(e, -errno, "chmod %s", copy);
+		} else if (errno != EEXIST) {
 			return err_sys(e, -errno, "mkdir %s", copy);
+		}
 		*p = saved;
 		if (saved == '\0')
 			break;

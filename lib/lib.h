@@ -133,7 +133,7 @@ int buf_reserve(struct buf *b, size_t extra);
 int buf_append(struct buf *b, const void *data, size_t len);
 int buf_append_str(struct buf *b, const char *s);
 int buf_printf(struct buf *b, const char *fmt, ...) CAIRN_PRINTF(2, 3);
-int buf_vprintf(struct buf *b, const char *fmt, va_list ap);
+int buf_vprintf(struct buf *b, const char *fmt, va_list ap) CAIRN_PRINTF(2, 0);
 /* Drops the first n bytes (n <= len). */
 void buf_consume(struct buf *b, size_t n);
 /* Hands the data to the caller (to mem_free) and resets the buffer. */

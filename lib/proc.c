@@ -13,12 +13,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "lib.h"
 
 extern char **environ;
+
+/* The kernel's struct sigaction (x86-64 and most others), for
+ * rt_sigaction(2). KILL and STOP fail harmlessly. */
+struct kernel_sigaction {
+	void (*handler)(int);
+	unsigned long flags;
+	void (*restorer)(void);
+	unsigned long mask;
+};
 
 /* Finds name in PATH like execvp, into out. */
 static int resolve(const char *name, char *out, size_t size, struct err *e)
@@ -55,14 +65,17 @@ static void child(const struct proc_options *opts, const char *program,
                   int report_fd)
 {
 	int fds[3] = {opts->stdin_fd, opts->stdout_fd, opts->stderr_fd};
-	struct sigaction dfl;
+	struct kernel_sigaction dfl;
 	sigset_t none;
 	int i, sig, code;
 
+	/* The raw system call: glibc's sigaction refuses its internal
+	 * signals 32 and 33, which may have come to us ignored (posix_spawn
+	 * leaves them so) and would stay ignored in the program we run. */
 	memset(&dfl, 0, sizeof dfl);
-	dfl.sa_handler = SIG_DFL;
+	dfl.handler = SIG_DFL;
 	for (sig = 1; sig < NSIG; sig++)
-		sigaction(sig, &dfl, NULL); /* fails harmlessly for KILL/STOP */
+		syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof dfl.mask);
 	if (opts->new_session && setsid() < 0)
 		goto fail;
 	for (i = 0; i < 3; i++) {
