@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Runs TAP test scripts one after another and writes, like automake's
+# harness, a log per script and a suite log whose header counts the results
+# ("# PASS: N", "# FAIL: N", ...). Used for the integration tests, which
+# start real daemons and so do not run under `make check`.
+#
+#   tests/run-tap.sh SUITE-LOG SCRIPT...
+set -u
+suite_log=$1
+shift
+pass=0 fail=0 skip=0 error=0
+details=$(mktemp)
+trap 'rm -f "$details"' EXIT
+
+# Scripts are named relative to the source tree ($CAIRN_SRCDIR); each log
+# goes to the same relative path beside the suite log.
+for script in "$@"; do
+	log=$(dirname "$suite_log")/$script.log
+	mkdir -p "$(dirname "$log")"
+	t0=$(date +%s)
+	bash "${CAIRN_SRCDIR:-.}/$script" >"$log" 2>&1
+	rc=$?
+	p=$(grep -cE '^ok [0-9]+' "$log")
+	f=$(grep -cE '^not ok [0-9]+' "$log")
+	s=$(grep -cE '^ok [0-9]+ .*# *SKIP' "$log")
+	p=$((p - s))
+	plan=$(sed -n 's/^1\.\.\([0-9]*\).*/\1/p' "$log" | tail -n 1)
+	pass=$((pass + p)) fail=$((fail + f)) skip=$((skip + s))
+	status=PASS
+	if [ "$f" -gt 0 ]; then
+		status=FAIL
+	elif [ "$rc" -ne 0 ] || [ -z "$plan" ] || [ "$plan" -ne $((p + s + f)) ]; then
+		status=ERROR
+		error=$((error + 1))
+	fi
+	echo "$status: $script ($((p + s + f)) tests, $(($(date +%s) - t0)) s)" | tee -a "$details"
+	grep -E '^not ok' "$log" | sed "s|^|FAIL: $script |" | tee -a "$details"
+done
+
+{
+	echo "# TOTAL: $((pass + fail + skip))"
+	echo "# PASS:  $pass"
+	echo "# SKIP:  $skip"
+	echo "# FAIL:  $fail"
+	echo "# ERROR: $error"
+	echo
+	cat "$details"
+} >"$suite_log"
+cat "$suite_log" | head -n 5
+[ $((fail + error)) -eq 0 ]
