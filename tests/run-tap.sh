@@ -12,13 +12,20 @@ pass=0 fail=0 skip=0 error=0
 details=$(mktemp)
 trap 'rm -f "$details"' EXIT
 
-# Scripts are named relative to the source tree ($CAIRN_SRCDIR); each log
-# goes to the same relative path beside the suite log.
+# Tests are named relative to the trees: a compiled test runs from the
+# build tree ($CAIRN_BUILDDIR), a script from the source tree
+# ($CAIRN_SRCDIR); each log goes to the same relative path beside the
+# suite log.
 for script in "$@"; do
 	log=$(dirname "$suite_log")/$script.log
 	mkdir -p "$(dirname "$log")"
 	t0=$(date +%s)
-	bash "${CAIRN_SRCDIR:-.}/$script" >"$log" 2>&1
+	if [ -x "${CAIRN_BUILDDIR:-.}/$script" ]; then
+		# a compiled test (cmocka) in the build tree
+		CMOCKA_MESSAGE_OUTPUT=TAP "${CAIRN_BUILDDIR:-.}/$script" >"$log" 2>&1
+	else
+		bash "${CAIRN_SRCDIR:-.}/$script" >"$log" 2>&1
+	fi
 	rc=$?
 	p=$(grep -cE '^ok [0-9]+' "$log")
 	f=$(grep -cE '^not ok [0-9]+' "$log")
