@@ -504,10 +504,9 @@ int db_exec(struct db_client *c, const char *sql,
 			if (!is_refusal(c, rv)) {
 				if (is_transport_error(rv)) {
 					db_client_disconnect(c);
-					return err_set(e, -ECONNABORTED,
-					               "write outcome unknown: "
-					               "%s",
-					               e->msg);
+					e->code = -ECONNABORTED;
+					return err_wrap(e, "write outcome "
+					                   "unknown");
 				}
 				return rv; /* SQL error */
 			}
@@ -595,11 +594,10 @@ int db_transaction(struct db_client *c, unsigned flags, db_tx_fn fn, void *data,
 			return rv; /* e.g. a deferred constraint */
 		}
 		db_client_disconnect(c);
-		if (!(flags & DB_TX_IDEMPOTENT))
-			return err_set(e, -ECONNABORTED,
-			               "commit outcome "
-			               "unknown: %s",
-			               e->msg);
+		if (!(flags & DB_TX_IDEMPOTENT)) {
+			e->code = -ECONNABORTED;
+			return err_wrap(e, "commit outcome unknown");
+		}
 		goto retry;
 
 	retry_after_rollback:

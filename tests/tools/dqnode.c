@@ -2,6 +2,10 @@
  *
  *   dqnode --id N --address IP:PORT --dir DIR [--bootstrap]
  *          [--join SEED_IP:PORT] [--latency MS]
+ *   dqnode --id N --address IP:PORT --dir DIR --recover ID=ADDR[,...]
+ *
+ * --recover rewrites a STOPPED node's Raft configuration to exactly the
+ * listed voters and exits (disaster recovery after a lost quorum).
  *
  * Prints "ready" on stdout once the node runs (and, with --join, is a
  * member), so a test can wait for that line. */
@@ -17,9 +21,43 @@
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: dqnode --id N --address IP:PORT --dir DIR "
-	                "[--bootstrap] [--join SEED] [--latency MS]\n");
+	fprintf(stderr,
+	        "usage: dqnode --id N --address IP:PORT --dir DIR "
+	        "[--bootstrap] [--join SEED] [--latency MS] [--recover ID=ADDR,...]\n");
 	exit(2);
+}
+
+/* Parses "ID=ADDR,ID=ADDR" into voters and recovers the node's dir. */
+static int run_recover(const struct db_node_config *c, const char *list)
+{
+	struct db_member members[16];
+	char copy[2048], *item, *save = NULL;
+	unsigned n = 0;
+	struct err e;
+
+	snprintf(copy, sizeof copy, "%s", list);
+	for (item = strtok_r(copy, ",", &save); item != NULL;
+	     item = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(item, '=');
+
+		if (eq == NULL || n == 16) {
+			fprintf(stderr,
+			        "dqnode: --recover takes ID=ADDR,...\n");
+			return 2;
+		}
+		*eq = '\0';
+		members[n].id = strtoull(item, NULL, 10);
+		snprintf(members[n].address, sizeof members[n].address, "%s",
+		         eq + 1);
+		members[n].role = WIRE_ROLE_VOTER;
+		n++;
+	}
+	if (db_node_recover(c, members, n, &e) != 0) {
+		fprintf(stderr, "dqnode: %s\n", e.msg);
+		return 1;
+	}
+	printf("recovered\n");
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -31,10 +69,11 @@ int main(int argc, char **argv)
 	        {"bootstrap", no_argument, NULL, 'b'},
 	        {"join", required_argument, NULL, 'j'},
 	        {"latency", required_argument, NULL, 'l'},
+	        {"recover", required_argument, NULL, 'r'},
 	        {NULL, 0, NULL, 0},
 	};
 	struct db_node_config c = {0};
-	const char *join = NULL;
+	const char *join = NULL, *recover = NULL;
 	char marker[PATH_MAX];
 	struct db_node *node;
 	sigset_t set;
@@ -61,6 +100,9 @@ int main(int argc, char **argv)
 		case 'l':
 			c.latency_ms = (unsigned)strtoul(optarg, NULL, 10);
 			break;
+		case 'r':
+			recover = optarg;
+			break;
 		default:
 			usage();
 		}
@@ -69,6 +111,9 @@ int main(int argc, char **argv)
 		usage();
 	snprintf(marker, sizeof marker, "%s.initialized", c.dir);
 	c.marker_path = marker;
+
+	if (recover != NULL)
+		return run_recover(&c, recover);
 
 	/* dqlite's thread must not take our signals: we wait for them. */
 	sigemptyset(&set);
