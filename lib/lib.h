@@ -77,7 +77,7 @@ typedef void (*log_sink_cb)(void *data, enum log_level level, const char *line,
 
 extern enum log_level log_threshold;
 void log_set_level(enum log_level level);
-/* Parses "debug|info|warn|error"; returns 0 or -EINVAL. */
+/* Parses "debug|info|warn|error" (any case); returns 0 or -EINVAL. */
 int log_level_parse(const char *text, enum log_level *out);
 const char *log_level_name(enum log_level level);
 void log_set_sink(log_sink_cb sink, void *data); /* NULL restores stderr */
@@ -239,7 +239,8 @@ void clock_fake_advance(struct clock_fake *f, uint64_t ms);
 int json_parse_bounded(const char *text, size_t len, size_t max_len,
                        int max_depth, json_t **out, struct err *e);
 /* Getters: -ENOENT when the key is absent (or null), -EINVAL when it has
- * another type; *out is left alone on failure. Strings are borrowed. */
+ * another type, -ERANGE when an integer is out of [min, max]; *out is left
+ * alone on failure. Strings are borrowed. */
 int json_get_str(const json_t *obj, const char *key, const char **out,
                  struct err *e);
 int json_get_int(const json_t *obj, const char *key, int64_t min, int64_t max,
@@ -281,7 +282,11 @@ struct conf_key {
 	const char *help;
 };
 
-/* Field types by conf_type: CONF_STRING/PATH/ADDRESS/ENUM: char * (owned by
+/* A table ends with an entry whose name is NULL. Out-of-range integers
+ * fail with -ERANGE, other bad values with -EINVAL. CONF_STRING with max 0
+ * has no length limit.
+ *
+ * Field types by conf_type: CONF_STRING/PATH/ADDRESS/ENUM: char * (owned by
  * the struct, freed with conf_free); CONF_INT: int64_t; CONF_BOOL: bool. */
 
 /* Applies every default, then parses text (len bytes) named `source` in
@@ -305,7 +310,8 @@ int conf_dump(const struct conf_key *keys, const void *target, struct buf *out);
 int file_lock_exclusive(const char *path, struct err *e);
 /* mkdir -p with MODE for every created component. */
 int file_mkdir_p(const char *path, mode_t mode, struct err *e);
-/* Reads a whole file of at most max bytes into a NUL-terminated buffer. */
+/* Appends a whole file to out (NUL-terminated); fails with -E2BIG when
+ * out would hold more than max bytes, counting what it held before. */
 int file_read_all(const char *path, size_t max, struct buf *out, struct err *e);
 
 struct proc_options {

@@ -78,6 +78,9 @@ static void child(const struct proc_options *opts, const char *program,
 		syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof dfl.mask);
 	if (opts->new_session && setsid() < 0)
 		goto fail;
+	/* First lift every source above 2, then put each in place: a source
+	 * that is itself 0, 1 or 2 (a daemon started with stdin closed gets
+	 * fd 0 from pipe()) must not be overwritten before it is copied. */
 	for (i = 0; i < 3; i++) {
 		int fd = fds[i];
 
@@ -86,12 +89,16 @@ static void child(const struct proc_options *opts, const char *program,
 			if (fd < 0)
 				goto fail;
 		}
-		if (fd == i) {
-			if (fcntl(fd, F_SETFD, 0) < 0) /* keep it over exec */
+		if (fd <= 2) {
+			fd = fcntl(fd, F_DUPFD, 3);
+			if (fd < 0)
 				goto fail;
-		} else if (dup2(fd, i) < 0) {
-			goto fail;
 		}
+		fds[i] = fd;
+	}
+	for (i = 0; i < 3; i++) {
+		if (dup2(fds[i], i) < 0) /* the copy is not close-on-exec */
+			goto fail;
 	}
 	/* Our fds are close-on-exec already; this guards against a library
 	 * that forgot, so no child ever holds the data-dir lock or a socket.

@@ -1,5 +1,4 @@
-/* Unit tests for struct buf: caps, growth, allocation failure, consume, steal.
- */
+/* Unit tests for struct buf: caps, growth, failures, consume and steal. */
 #include <errno.h>
 #include <string.h>
 

@@ -357,6 +357,74 @@ static void test_proc_stdout_and_stderr_may_share_one_fd(void **state)
 	assert_string_equal(output.data, "out\nerr\n");
 }
 
+static void
+test_proc_stdout_fd_numbered_zero_is_not_clobbered_by_stdin(void **state)
+{
+	/* A daemon that closed its stdin gets fd 0 back from pipe(): the
+	 * child's stdin (/dev/null) must not overwrite it before it becomes
+	 * the child's stdout. */
+	const char *argv[] = {"echo", "via fd 0", NULL};
+	struct proc_options o = options(argv);
+	int saved_stdin, rc;
+
+	(void)state;
+	assert_int_equal(pipe2(out_pipe, O_CLOEXEC), 0);
+	saved_stdin = fcntl(0, F_DUPFD_CLOEXEC, 10);
+	assert_true(saved_stdin >= 0);
+	assert_int_equal(dup3(out_pipe[1], 0, O_CLOEXEC), 0);
+	close_fd(&out_pipe[1]);
+	o.stdout_fd = 0;
+	rc = proc_spawn(&o, &child, &e);
+	dup2(saved_stdin, 0);
+	close(saved_stdin);
+	assert_int_equal(rc, 0);
+	read_output();
+	assert_int_equal(reap(), 0);
+	assert_string_equal(output.data, "via fd 0\n");
+}
+
+static void test_proc_swapped_stdout_and_stderr_fds_are_honoured(void **state)
+{
+	/* stdout_fd is the err pipe and stderr_fd the out pipe, each
+	 * numbered 1 and 2 in the parent: a naive dup2 loop sends both
+	 * streams to one of them. */
+	const char *argv[] = {"sh", "-c", "echo to-out; echo to-err >&2", NULL};
+	struct proc_options o = options(argv);
+	int a[2], b[2], saved1, saved2, rc;
+	char got_a[64] = "", got_b[64] = "";
+	ssize_t n;
+
+	(void)state;
+	assert_int_equal(pipe2(a, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(b, O_CLOEXEC), 0);
+	saved1 = fcntl(1, F_DUPFD_CLOEXEC, 10);
+	saved2 = fcntl(2, F_DUPFD_CLOEXEC, 10);
+	assert_true(saved1 >= 0 && saved2 >= 0);
+	/* Our fd 1 is pipe a, our fd 2 is pipe b. */
+	dup3(a[1], 1, O_CLOEXEC);
+	dup3(b[1], 2, O_CLOEXEC);
+	close(a[1]);
+	close(b[1]);
+	o.stdout_fd = 2; /* child's stdout -> pipe b */
+	o.stderr_fd = 1; /* child's stderr -> pipe a */
+	rc = proc_spawn(&o, &child, &e);
+	dup2(saved1, 1);
+	dup2(saved2, 2);
+	close(saved1);
+	close(saved2);
+	if (rc == 0)
+		reap();
+	n = read(a[0], got_a, sizeof(got_a) - 1);
+	got_a[n > 0 ? n : 0] = '\0';
+	n = read(b[0], got_b, sizeof(got_b) - 1);
+	got_b[n > 0 ? n : 0] = '\0';
+	close(a[0]);
+	close(b[0]);
+	assert_int_equal(rc, 0);
+	assert_string_equal(got_b, "to-out\n");
+	assert_string_equal(got_a, "to-err\n");
+}
+
 static void test_proc_stdin_fd_feeds_the_child(void **state)
 {
 	const char *argv[] = {"cat", NULL};
@@ -518,6 +586,8 @@ int main(void)
 	        T(test_proc_stdin_defaults_to_dev_null),
 	        T(test_proc_unset_stdio_are_dev_null),
 	        T(test_proc_stdout_and_stderr_may_share_one_fd),
+	        T(test_proc_stdout_fd_numbered_zero_is_not_clobbered_by_stdin),
+	        T(test_proc_swapped_stdout_and_stderr_fds_are_honoured),
 	        T(test_proc_stdin_fd_feeds_the_child),
 	        T(test_proc_child_gets_only_the_three_stdio_fds),
 	        T(test_proc_envp_replaces_the_environment),
