@@ -267,12 +267,19 @@ int db_open(uv_loop_t *loop, const struct db_client_config *c,
 int db_submit(struct db *db, struct db_op *op, db_op_fn run,
               db_op_done_cb done);
 /* Queued operations complete with -ECANCELED; cb runs on the loop once the
- * thread is gone, then the db is freed. */
+ * thread is gone, then the db is freed. Every feed of this db must have
+ * been stopped (db_feed_stop) before: a stopped feed whose poll is still
+ * in flight is fine, it is freed when that poll completes or is
+ * cancelled. */
 void db_close(struct db *db, void (*cb)(struct db *db));
 
 /* Polls cluster.revision every interval_ms (250 in the agent) and calls cb
  * on the loop whenever it moved; db_feed_notify lets a push (the RPC event
- * stream) deliver a newer revision early. */
+ * stream) deliver a newer revision early. The first poll goes out at once;
+ * the revision starts at 0 and only moves forward (cb sees each newer one,
+ * never an older one); cb never runs from inside db_feed_notify. At most
+ * one poll is in flight: a tick that finds the last one pending is
+ * skipped. */
 struct db_feed;
 typedef void (*db_feed_cb)(struct db_feed *f, uint64_t revision, void *data);
 
