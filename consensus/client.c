@@ -28,6 +28,8 @@ struct db_client {
 	char database[64];
 	unsigned timeout_ms;
 	bool local_only;
+	db_dial_fn dial;
+	void *dial_data;
 	struct db_conn conn;
 };
 
@@ -112,6 +114,8 @@ int db_client_create(const struct db_client_config *cfg, struct db_client **out,
 	c->timeout_ms =
 	        cfg->timeout_ms != 0 ? cfg->timeout_ms : DB_DEFAULT_TIMEOUT_MS;
 	c->local_only = cfg->local_only;
+	c->dial = cfg->dial;
+	c->dial_data = cfg->dial_data;
 	db__conn_init(&c->conn);
 	*out = c;
 	return 0;
@@ -188,7 +192,8 @@ static int try_leader_at(struct db_client *c, const char *address,
 	uint64_t id;
 	int rv;
 
-	rv = db__conn_open(&c->conn, address, deadline, e);
+	rv = db__conn_open(&c->conn, address, deadline, c->dial, c->dial_data,
+	                   e);
 	if (rv == 0)
 		rv = ask_leader(&c->conn, &id, leader, size, e);
 	if (rv == 0 && strcmp(leader, address) != 0)
@@ -214,7 +219,8 @@ static int connect_leader(struct db_client *c, uint64_t deadline, struct err *e)
 			const char *a = c->addresses[i];
 
 			if (c->local_only) {
-				rv = db__conn_open(&c->conn, a, deadline, e);
+				rv = db__conn_open(&c->conn, a, deadline,
+				                   c->dial, c->dial_data, e);
 				if (rv == 0)
 					rv = open_database(c, e);
 				if (rv == 0)
@@ -626,7 +632,8 @@ int db_leader(struct db_client *c, uint64_t *id, char *address, size_t size,
 	 * id 0, and so does one that knows no leader. */
 	for (i = 0; i < n; i++) {
 		db__conn_init(&conn);
-		rv = db__conn_open(&conn, c->addresses[i], deadline, e);
+		rv = db__conn_open(&conn, c->addresses[i], deadline, c->dial,
+		                   c->dial_data, e);
 		if (rv == 0)
 			rv = ask_leader(&conn, id, address, size, e);
 		db__conn_close(&conn);
@@ -786,7 +793,8 @@ int db_transfer(struct db_client *c, uint64_t id, struct err *e)
 	return rv;
 }
 
-int db_probe(const char *address, unsigned timeout_ms, struct err *e)
+int db_probe(struct db_client *c, const char *address, unsigned timeout_ms,
+             struct err *e)
 {
 	struct db_conn conn;
 	char leader[128];
@@ -794,7 +802,8 @@ int db_probe(const char *address, unsigned timeout_ms, struct err *e)
 	int rv;
 
 	db__conn_init(&conn);
-	rv = db__conn_open(&conn, address, db__now_ms() + timeout_ms, e);
+	rv = db__conn_open(&conn, address, db__now_ms() + timeout_ms, c->dial,
+	                   c->dial_data, e);
 	if (rv == 0)
 		rv = ask_leader(&conn, &id, leader, sizeof leader, e);
 	db__conn_close(&conn);

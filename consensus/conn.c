@@ -132,7 +132,7 @@ static int read_all(struct db_conn *c, void *data, size_t len, struct err *e)
 }
 
 int db__conn_open(struct db_conn *c, const char *address, uint64_t deadline_ms,
-                  struct err *e)
+                  db_dial_fn dial, void *dial_data, struct err *e)
 {
 	uint64_t now = db__now_ms();
 	int rv;
@@ -143,9 +143,9 @@ int db__conn_open(struct db_conn *c, const char *address, uint64_t deadline_ms,
 		return err_set(e, -EINVAL, "address too long: %s", address);
 	strcpy(c->address, address);
 	c->deadline_ms = deadline_ms;
-	rv = db__socket_connect(
-	        address, now >= deadline_ms ? 1 : (unsigned)(deadline_ms - now),
-	        e);
+	rv = (dial != NULL ? dial : db__dial_tcp)(
+	        dial_data, address,
+	        now >= deadline_ms ? 1 : (unsigned)(deadline_ms - now), e);
 	if (rv < 0)
 		return rv;
 	c->fd = rv;

@@ -21,7 +21,7 @@ struct db_conn {
 void db__conn_init(struct db_conn *c);
 /* Connects, sends the protocol version. */
 int db__conn_open(struct db_conn *c, const char *address, uint64_t deadline_ms,
-                  struct err *e);
+                  db_dial_fn dial, void *dial_data, struct err *e);
 void db__conn_close(struct db_conn *c);
 /* Sends c->out, reads one response into c->hdr/c->in. A FAILURE answer
  * becomes an error (db__failure_code). On I/O errors the connection is
@@ -35,6 +35,9 @@ int db__failure_errno(uint64_t code);
 /* Socket helpers shared with the node's connect function. */
 int db__address_parse(const char *address, struct sockaddr_storage *sa,
                       socklen_t *len, struct err *e);
+/* The plain-TCP dialer (db_dial_fn), for tests and tools. */
+int db__dial_tcp(void *data, const char *address, unsigned timeout_ms,
+                 struct err *e);
 int db__socket_connect(const char *address, unsigned timeout_ms, struct err *e);
 
 uint64_t db__now_ms(void);

@@ -36,6 +36,13 @@ const char *consensus_sqlite_version(void);
 #define DB_DEFAULT_SNAPSHOT_TRAILING  512
 #define DB_BOOTSTRAP_ID               1
 
+/* How consensus reaches a dqlite node at "IP:PORT": returns a connected,
+ * close-on-exec fd or a negative errno with a message. NULL means plain
+ * TCP (tests); the agent plugs in its TLS tunnel (rpc_tunnel_dial). It is
+ * called from dqlite's worker thread and from the DB thread. */
+typedef int (*db_dial_fn)(void *data, const char *address, unsigned timeout_ms,
+                          struct err *e);
+
 struct db_node_config {
 	uint64_t id;              /* 1 for the node that creates the cluster */
 	const char *address;      /* what peers store and dial: "IP:PORT" */
@@ -47,6 +54,8 @@ struct db_node_config {
 	unsigned snapshot_threshold; /* 0: default */
 	unsigned snapshot_trailing;  /* 0: default */
 	unsigned connect_timeout_ms; /* peer connects; 0: 2000 */
+	db_dial_fn dial;             /* NULL: plain TCP */
+	void *dial_data;
 };
 
 struct db_node;
@@ -108,6 +117,8 @@ struct db_client_config {
 	 * the HA manager's CRM writes through its own node only, so that a
 	 * deposed CRM can never commit through the new leader. */
 	bool local_only;
+	db_dial_fn dial; /* NULL: plain TCP */
+	void *dial_data;
 };
 
 struct db_client;
@@ -184,7 +195,8 @@ int db_transfer(struct db_client *c, uint64_t id, struct err *e);
 
 /* Is the dqlite node at address up and answering? (handshake + LEADER
  * within timeout_ms; answers 0 when it is.) */
-int db_probe(const char *address, unsigned timeout_ms, struct err *e);
+int db_probe(struct db_client *c, const char *address, unsigned timeout_ms,
+             struct err *e);
 
 /* ------------------------------------------------------------------------
  * Membership policy (DESIGN.md §4). Membership changes only when asked: a

@@ -31,13 +31,14 @@ static const struct db_member *find(const struct db_member *m, unsigned n,
 	return NULL;
 }
 
-static int wait_reachable(const char *address, struct err *e)
+static int wait_reachable(struct db_client *c, const char *address,
+                          struct err *e)
 {
 	uint64_t deadline = clock_mono_ms(clock_real()) + REACHABLE_WAIT_MS;
 	int rv;
 
 	for (;;) {
-		rv = db_probe(address, PROBE_TIMEOUT_MS, e);
+		rv = db_probe(c, address, PROBE_TIMEOUT_MS, e);
 		if (rv == 0 || clock_mono_ms(clock_real()) >= deadline)
 			return rv;
 		uv_sleep(100);
@@ -75,7 +76,7 @@ int db_membership_join(struct db_client *c, uint64_t id, const char *address,
 		                (unsigned long long)id, address);
 	/* ASSIGN of an unreachable node blocks every configuration change
 	 * for 50 s (notes/dqlite.md trap 8): promote only once it answers. */
-	rv = wait_reachable(address, e);
+	rv = wait_reachable(c, address, e);
 	if (rv != 0)
 		return err_wrap(e,
 		                "join: node %llu was added as a spare but "
@@ -97,7 +98,8 @@ int db_membership_join(struct db_client *c, uint64_t id, const char *address,
 
 /* A reachable standby (preferred) or spare to take a leaving voter's
  * place; NULL when none. */
-static const struct db_member *replacement(const struct db_member *m,
+static const struct db_member *replacement(struct db_client *c,
+                                           const struct db_member *m,
                                            unsigned n, uint64_t leaving)
 {
 	enum wire_role order[] = {WIRE_ROLE_STANDBY, WIRE_ROLE_SPARE};
@@ -107,7 +109,7 @@ static const struct db_member *replacement(const struct db_member *m,
 	for (r = 0; r < CAIRN_ARRAY_SIZE(order); r++) {
 		for (i = 0; i < n; i++) {
 			if (m[i].id != leaving && m[i].role == order[r] &&
-			    db_probe(m[i].address, PROBE_TIMEOUT_MS,
+			    db_probe(c, m[i].address, PROBE_TIMEOUT_MS,
 			             &ignored) == 0)
 				return &m[i];
 		}
@@ -157,7 +159,7 @@ int db_membership_remove(struct db_client *c, uint64_t id, struct err *e)
 			                (unsigned long long)id);
 	}
 	if (target->role == WIRE_ROLE_VOTER) {
-		spare = replacement(members, n, id);
+		spare = replacement(c, members, n, id);
 		if (spare != NULL) {
 			rv = db_assign(c, spare->id, WIRE_ROLE_VOTER, e);
 			if (rv != 0)

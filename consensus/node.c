@@ -32,6 +32,8 @@ struct db_node {
 	char address[128];
 	char marker_path[4096];
 	unsigned connect_timeout_ms;
+	db_dial_fn dial;
+	void *dial_data;
 };
 
 int db__socket_connect(const char *address, unsigned timeout_ms, struct err *e)
@@ -144,6 +146,13 @@ int db__address_parse(const char *address, struct sockaddr_storage *sa,
 	return 0;
 }
 
+int db__dial_tcp(void *data, const char *address, unsigned timeout_ms,
+                 struct err *e)
+{
+	(void)data;
+	return db__socket_connect(address, timeout_ms, e);
+}
+
 /* dqlite calls this from its own worker to reach a peer; it must return a
  * connected fd. Later the agent points it at its TLS tunnel. */
 static int connect_peer(void *arg, const char *address, int *fd)
@@ -152,7 +161,9 @@ static int connect_peer(void *arg, const char *address, int *fd)
 	struct err e;
 	int rv;
 
-	rv = db__socket_connect(address, n->connect_timeout_ms, &e);
+	rv = n->dial != NULL
+	             ? n->dial(n->dial_data, address, n->connect_timeout_ms, &e)
+	             : db__socket_connect(address, n->connect_timeout_ms, &e);
 	if (rv < 0) {
 		LOG_DEBUG("db", "peer connect failed", "node=%llu error=\"%s\"",
 		          (unsigned long long)n->id, e.msg);
@@ -267,6 +278,8 @@ int db_node_start(const struct db_node_config *c, struct db_node **out,
 	n->id = c->id;
 	snprintf(n->address, sizeof n->address, "%s", c->address);
 	snprintf(n->marker_path, sizeof n->marker_path, "%s", c->marker_path);
+	n->dial = c->dial;
+	n->dial_data = c->dial_data;
 	n->connect_timeout_ms = c->connect_timeout_ms != 0
 	                                ? c->connect_timeout_ms
 	                                : DEFAULT_CONNECT_TIMEOUT_MS;
