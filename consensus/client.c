@@ -21,6 +21,8 @@
 /* One attempt may use only part of the whole timeout, so that an attempt
  * against a frozen leader leaves time to find the next one. */
 #define ATTEMPT_MIN_MS 500
+/* The least time one address gets while looking for the leader. */
+#define ADDRESS_MIN_MS 250
 
 struct db_client {
 	char addresses[DB_MAX_ADDRESSES][128];
@@ -211,16 +213,36 @@ static int connect_leader(struct db_client *c, uint64_t deadline, struct err *e)
 	bool any_answered;
 	int rv;
 
-	if (is_connected(c) && c->conn.has_db)
-		return 0;
+	if (is_connected(c) && c->conn.has_db) {
+		/* An idle connection the leader closed (it crashed, or lost
+		 * leadership) would turn the next write into "outcome
+		 * unknown": find out before sending anything. */
+		if (!db__conn_is_stale(&c->conn))
+			return 0;
+		db_client_disconnect(c);
+	}
 	for (;;) {
 		any_answered = false;
 		for (i = 0; i < c->naddresses; i++) {
 			const char *a = c->addresses[i];
+			uint64_t now = db__now_ms();
+			uint64_t share =
+			        deadline > now
+			                ? (deadline - now) / (c->naddresses - i)
+			                : 0;
+			/* Each address gets its share of the time left: a
+			 * frozen node that accepts connections but never
+			 * answers must not use up the whole attempt. */
+			uint64_t until =
+			        now + (share > ADDRESS_MIN_MS ? share
+			                                      : ADDRESS_MIN_MS);
+
+			if (until > deadline)
+				until = deadline;
 
 			if (c->local_only) {
-				rv = db__conn_open(&c->conn, a, deadline,
-				                   c->dial, c->dial_data, e);
+				rv = db__conn_open(&c->conn, a, until, c->dial,
+				                   c->dial_data, e);
 				if (rv == 0)
 					rv = open_database(c, e);
 				if (rv == 0)
@@ -231,8 +253,8 @@ static int connect_leader(struct db_client *c, uint64_t deadline, struct err *e)
 				break;
 			}
 			leader[0] = '\0';
-			rv = try_leader_at(c, a, deadline, leader,
-			                   sizeof leader, e);
+			rv = try_leader_at(c, a, until, leader, sizeof leader,
+			                   e);
 			if (rv == -EAGAIN && leader[0] != '\0')
 				rv = try_leader_at(c, leader, deadline, leader,
 				                   sizeof leader, e);
@@ -486,6 +508,9 @@ int db_query(struct db_client *c, const char *sql,
 			return rv;
 		if (!is_refusal(c, rv) || rv == -ENOTCONN)
 			db_client_disconnect(c);
+		/* local_only: a node that does not lead will not start to. */
+		if (c->local_only && rv == -ENOTCONN)
+			return rv;
 		if (!backoff(&delay, deadline))
 			return err_wrap(e, "query");
 	}
@@ -521,6 +546,9 @@ int db_exec(struct db_client *c, const char *sql,
 		}
 		if (rv == -ENOTCONN)
 			db_client_disconnect(c);
+		/* local_only: a node that does not lead will not start to. */
+		if (c->local_only && rv == -ENOTCONN)
+			return rv;
 		if (!backoff(&delay, deadline))
 			return err_wrap(e, "write");
 	}
@@ -611,6 +639,9 @@ int db_transaction(struct db_client *c, unsigned flags, db_tx_fn fn, void *data,
 	retry:
 		if (rv == -ENOTCONN || !is_connected(c))
 			db_client_disconnect(c);
+		/* local_only: a node that does not lead will not start to. */
+		if (c->local_only && rv == -ENOTCONN)
+			return rv;
 		if (!backoff(&delay, deadline))
 			return err_wrap(e, "transaction (%u attempts)",
 			                attempts + 1);
@@ -675,6 +706,9 @@ static int leader_request(struct db_client *c, encode_fn encode,
 			return err_wrap(e, "%s", what);
 		}
 		db_client_disconnect(c);
+		/* local_only: a node that does not lead will not start to. */
+		if (c->local_only && rv == -ENOTCONN)
+			return rv;
 		if (!backoff(&delay, deadline))
 			return err_wrap(e, "%s", what);
 	}

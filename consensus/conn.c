@@ -158,6 +158,17 @@ int db__conn_open(struct db_conn *c, const char *address, uint64_t deadline_ms,
 	return rv;
 }
 
+bool db__conn_is_stale(const struct db_conn *c)
+{
+	struct pollfd pfd = {.fd = c->fd, .events = POLLIN | POLLRDHUP};
+
+	if (c->fd < 0)
+		return true;
+	/* Between requests a dqlite connection has nothing to read: any
+	 * readable event is an end of stream or an error. */
+	return poll(&pfd, 1, 0) != 0;
+}
+
 int db__conn_recv(struct db_conn *c, struct err *e)
 {
 	uint8_t head[WIRE_HEADER_SIZE];

@@ -29,6 +29,8 @@ void db__conn_close(struct db_conn *c);
 int db__conn_roundtrip(struct db_conn *c, struct err *e);
 /* Reads the next response (ROWS batches after PART). */
 int db__conn_recv(struct db_conn *c, struct err *e);
+/* True when an idle connection was closed or broken by the peer. */
+bool db__conn_is_stale(const struct db_conn *c);
 /* Maps a dqlite/SQLite failure code to cairn's errno convention. */
 int db__failure_errno(uint64_t code);
 
