@@ -31,7 +31,18 @@ struct db {
 	unsigned feeds_running;   /* started and not yet stopped */
 	bool is_closing;
 	void (*close_cb)(struct db *db);
+	void *data;
 };
+
+void db_set_data(struct db *db, void *data)
+{
+	db->data = data;
+}
+
+void *db_get_data(const struct db *db)
+{
+	return db->data;
+}
 
 /* ------------------------------------------------------------------------
  * Operations. */

@@ -284,6 +284,9 @@ int db_submit(struct db *db, struct db_op *op, db_op_fn run,
  * in flight is fine, it is freed when that poll completes or is
  * cancelled. */
 void db_close(struct db *db, void (*cb)(struct db *db));
+/* User data, e.g. for db_close's callback. */
+void db_set_data(struct db *db, void *data);
+void *db_get_data(const struct db *db);
 
 /* Polls cluster.revision every interval_ms (250 in the agent) and calls cb
  * on the loop whenever it moved; db_feed_notify lets a push (the RPC event

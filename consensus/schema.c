@@ -233,8 +233,34 @@ static const char migration_1_sql[] =
         "CREATE INDEX tasks_node_starttime ON tasks (node, starttime);"
         "CREATE INDEX tasks_starttime ON tasks (starttime);";
 
+/* Migration 2: what forming a cluster needs (DESIGN.md §9). Join tokens
+ * keep only the SHA-256 digest of their secret and are used once
+ * (used_at); revoked certificates are refused by every node's TLS; the
+ * cluster's signing keys (the CA key) live here, reachable only through
+ * the mutual-TLS tunnel. */
+static const char migration_2_sql[] =
+        "CREATE TABLE join_tokens ("
+        " id TEXT PRIMARY KEY CHECK (length(id) = 32),"
+        " secret_digest TEXT NOT NULL CHECK (length(secret_digest) = 64),"
+        " created_at INTEGER NOT NULL,"
+        " expires_at INTEGER NOT NULL,"
+        " created_by TEXT NOT NULL,"
+        " used_at INTEGER,"
+        " used_by TEXT"
+        ");"
+        "CREATE TABLE revoked_certs ("
+        " fingerprint TEXT PRIMARY KEY,"
+        " node TEXT NOT NULL,"
+        " revoked_at INTEGER NOT NULL"
+        ");"
+        "CREATE TABLE cluster_secrets ("
+        " name TEXT PRIMARY KEY,"
+        " value TEXT NOT NULL"
+        ");";
+
 const struct db_migration db_migrations[] = {
         {1, "initial", migration_1_sql},
+        {2, "join tokens, revocations, secrets", migration_2_sql},
 };
 const unsigned db_migrations_count = CAIRN_ARRAY_SIZE(db_migrations);
 
