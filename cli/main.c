@@ -1,45 +1,299 @@
-/* cairn: the command-line client of a cairn cluster. */
+/* cairn: the command-line client of a cairn cluster. It talks to the local
+ * agent over its unix socket (root), which acts for the whole cluster. */
+#include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lib/lib.h"
+#include "proto/proto.h"
 #include "rpc/rpc.h"
+
+#define DEFAULT_SOCKET  "/run/cairn/cairnd.sock"
+#define CALL_TIMEOUT_MS 60000
+
+#define EXIT_FAILED 1
+#define EXIT_USAGE  2
+
+static const char *socket_path;
 
 static void usage(FILE *f)
 {
 	fprintf(f,
-	        "Usage: cairn COMMAND [ARGS...]\n"
+	        "Usage: cairn [--socket PATH] COMMAND [ARGS...]\n"
 	        "\n"
-	        "cairn drives a cairn cluster (virtual machines, containers,\n"
-	        "storage, HA) through any of its nodes.\n"
+	        "cairn drives a cairn cluster through the agent of this node.\n"
 	        "\n"
-	        "Commands:\n"
-	        "  version      print cairn's version (also: --version)\n"
-	        "  help         this text (also: --help)\n"
+	        "Cluster:\n"
+	        "  cluster create NAME        make this node the first member of\n"
+	        "                             a new cluster NAME\n"
+	        "  cluster join-token [--ttl SECONDS]\n"
+	        "                             print a single-use token that lets\n"
+	        "                             one more node join (default 1 h)\n"
+	        "  cluster join TOKEN         join this node to the token's cluster\n"
+	        "  cluster nodes              list the members\n"
 	        "\n"
-	        "Exit status: 0 success, 1 the command failed, 2 bad usage.\n");
+	        "Other:\n"
+	        "  version                    print cairn's version (--version)\n"
+	        "  help                       this text (--help)\n"
+	        "\n"
+	        "Options:\n"
+	        "  --socket PATH   the agent's socket (default %s, or\n"
+	        "                  $CAIRN_SOCKET)\n"
+	        "\n"
+	        "Exit status: 0 success, 1 the command failed, 2 bad usage.\n",
+	        DEFAULT_SOCKET);
+}
+
+struct result {
+	enum rpc_status status;
+	char message[ERR_MSG_MAX];
+	struct buf payload;
+	bool is_done;
+};
+
+static void on_reply(enum rpc_status status, const char *message,
+                     const void *payload, size_t len, void *data)
+{
+	struct result *r = data;
+
+	r->status = status;
+	snprintf(r->message, sizeof r->message, "%s", message ? message : "");
+	buf_append(&r->payload, payload, len);
+	r->is_done = true;
+}
+
+/* Calls method on the local agent; on failure prints why and returns
+ * non-zero. The caller frees r->payload. */
+static int call(const char *method, const ProtobufCMessage *req,
+                struct result *r)
+{
+	uv_loop_t loop;
+	uint8_t *packed;
+	size_t len = protobuf_c_message_get_packed_size(req);
+	struct err e;
+	int rv;
+
+	memset(r, 0, sizeof *r);
+	buf_init(&r->payload, (size_t)16 << 20);
+	packed = mem_alloc(len + 1);
+	if (packed == NULL) {
+		fprintf(stderr, "cairn: out of memory\n");
+		return EXIT_FAILED;
+	}
+	protobuf_c_message_pack(req, packed);
+	uv_loop_init(&loop);
+	rv = rpc_unary(&loop, NULL, socket_path, method, packed, len,
+	               CALL_TIMEOUT_MS, on_reply, r, &e);
+	mem_free(packed);
+	if (rv == 0)
+		uv_run(&loop, UV_RUN_DEFAULT);
+	uv_loop_close(&loop);
+	if (rv != 0) {
+		fprintf(stderr, "cairn: %s\n", e.msg);
+		return EXIT_FAILED;
+	}
+	if (r->status == RPC_STATUS_UNAVAILABLE &&
+	    strstr(r->message, "connection") != NULL) {
+		fprintf(stderr,
+		        "cairn: cannot reach the agent at %s: %s (is "
+		        "cairnd running?)\n",
+		        socket_path, r->message);
+		return EXIT_FAILED;
+	}
+	if (r->status != RPC_STATUS_OK) {
+		fprintf(stderr, "cairn: %s\n", r->message);
+		return EXIT_FAILED;
+	}
+	return 0;
+}
+
+static int cluster_create(int argc, char **argv)
+{
+	Cairn__ClusterCreateRequest req = CAIRN__CLUSTER_CREATE_REQUEST__INIT;
+	Cairn__ClusterCreateResponse *resp;
+	struct result r;
+	int rv;
+
+	if (argc != 1) {
+		fprintf(stderr, "usage: cairn cluster create NAME\n");
+		return EXIT_USAGE;
+	}
+	req.name = argv[0];
+	rv = call("cairn.Cluster/Create", &req.base, &r);
+	if (rv == 0) {
+		resp = cairn__cluster_create_response__unpack(
+		        NULL, r.payload.len, (void *)r.payload.data);
+		if (resp != NULL) {
+			printf("created cluster %s with node %s\nCA %s\n",
+			       resp->name, resp->node,
+			       resp->ca_fingerprint ? resp->ca_fingerprint
+			                            : "");
+			cairn__cluster_create_response__free_unpacked(resp,
+			                                              NULL);
+		}
+	}
+	buf_free(&r.payload);
+	return rv;
+}
+
+static int cluster_join_token(int argc, char **argv)
+{
+	Cairn__JoinTokenRequest req = CAIRN__JOIN_TOKEN_REQUEST__INIT;
+	Cairn__JoinTokenResponse *resp;
+	struct result r;
+	char *end;
+	int rv;
+
+	if (argc == 2 && strcmp(argv[0], "--ttl") == 0) {
+		long ttl = strtol(argv[1], &end, 10);
+
+		if (*end != '\0' || ttl <= 0 || ttl > 30 * 86400) {
+			fprintf(stderr, "cairn: --ttl takes seconds (1 to "
+			                "2592000)\n");
+			return EXIT_USAGE;
+		}
+		req.has_ttl_seconds = true;
+		req.ttl_seconds = (uint32_t)ttl;
+	} else if (argc != 0) {
+		fprintf(stderr,
+		        "usage: cairn cluster join-token [--ttl SECONDS]\n");
+		return EXIT_USAGE;
+	}
+	rv = call("cairn.Cluster/JoinToken", &req.base, &r);
+	if (rv == 0) {
+		resp = cairn__join_token_response__unpack(
+		        NULL, r.payload.len, (void *)r.payload.data);
+		if (resp != NULL && resp->token != NULL)
+			printf("%s\n", resp->token);
+		if (resp != NULL)
+			cairn__join_token_response__free_unpacked(resp, NULL);
+	}
+	buf_free(&r.payload);
+	return rv;
+}
+
+static int cluster_join(int argc, char **argv)
+{
+	Cairn__ClusterJoinRequest req = CAIRN__CLUSTER_JOIN_REQUEST__INIT;
+	Cairn__ClusterJoinResponse *resp;
+	struct result r;
+	int rv;
+
+	if (argc != 1) {
+		fprintf(stderr, "usage: cairn cluster join TOKEN\n");
+		return EXIT_USAGE;
+	}
+	req.token = argv[0];
+	rv = call("cairn.Cluster/Join", &req.base, &r);
+	if (rv == 0) {
+		resp = cairn__cluster_join_response__unpack(
+		        NULL, r.payload.len, (void *)r.payload.data);
+		if (resp != NULL) {
+			printf("node %s joined cluster %s (database node %llu)\n",
+			       resp->node, resp->name,
+			       (unsigned long long)resp->nodeid);
+			cairn__cluster_join_response__free_unpacked(resp, NULL);
+		}
+	}
+	buf_free(&r.payload);
+	return rv;
+}
+
+static int cluster_nodes(int argc, char **argv)
+{
+	Cairn__ClusterNodesRequest req = CAIRN__CLUSTER_NODES_REQUEST__INIT;
+	Cairn__ClusterNodesResponse *resp;
+	struct result r;
+	size_t i;
+	int rv;
+
+	(void)argv;
+	if (argc != 0) {
+		fprintf(stderr, "usage: cairn cluster nodes\n");
+		return EXIT_USAGE;
+	}
+	rv = call("cairn.Cluster/Nodes", &req.base, &r);
+	if (rv == 0) {
+		resp = cairn__cluster_nodes_response__unpack(
+		        NULL, r.payload.len, (void *)r.payload.data);
+		if (resp != NULL) {
+			printf("%-16s %-20s %-16s %-8s\n", "NAME", "NODEID",
+			       "IP", "ROLE");
+			for (i = 0; i < resp->n_nodes; i++)
+				printf("%-16s %-20llu %-16s %-8s\n",
+				       resp->nodes[i]->name,
+				       (unsigned long long)resp->nodes[i]
+				               ->nodeid,
+				       resp->nodes[i]->ip,
+				       resp->nodes[i]->role);
+			cairn__cluster_nodes_response__free_unpacked(resp,
+			                                             NULL);
+		}
+	}
+	buf_free(&r.payload);
+	return rv;
 }
 
 int main(int argc, char **argv)
 {
-	const char *cmd = argc > 1 ? argv[1] : NULL;
+	static const struct option options[] = {
+	        {"socket", required_argument, NULL, 's'},
+	        {"version", no_argument, NULL, 'V'},
+	        {"help", no_argument, NULL, 'h'},
+	        {NULL, 0, NULL, 0},
+	};
+	const char *cmd, *sub;
+	int opt;
 
-	if (cmd == NULL) {
-		usage(stderr);
-		return 2;
+	socket_path = getenv("CAIRN_SOCKET") != NULL ? getenv("CAIRN_SOCKET")
+	                                             : DEFAULT_SOCKET;
+	while ((opt = getopt_long(argc, argv, "+Vh", options, NULL)) != -1) {
+		switch (opt) {
+		case 's':
+			socket_path = optarg;
+			break;
+		case 'V':
+			printf("cairn %s (commit %s)\n", cairn_version(),
+			       cairn_repoid());
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			fprintf(stderr, "Try 'cairn help'.\n");
+			return EXIT_USAGE;
+		}
 	}
-	if (!strcmp(cmd, "--version") || !strcmp(cmd, "-V") ||
-	    !strcmp(cmd, "version")) {
-		printf("cairn %s (commit %s, %s)\n", cairn_version(),
-		       cairn_repoid(), rpc_tls_library_version());
+	if (optind >= argc) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	cmd = argv[optind];
+	if (!strcmp(cmd, "version")) {
+		printf("cairn %s (commit %s)\n", cairn_version(),
+		       cairn_repoid());
 		return 0;
 	}
-	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") ||
-	    !strcmp(cmd, "help")) {
+	if (!strcmp(cmd, "help")) {
 		usage(stdout);
 		return 0;
 	}
+	if (!strcmp(cmd, "cluster") && optind + 1 < argc) {
+		int n = argc - optind - 2;
+		char **rest = argv + optind + 2;
+
+		sub = argv[optind + 1];
+		if (!strcmp(sub, "create"))
+			return cluster_create(n, rest);
+		if (!strcmp(sub, "join-token"))
+			return cluster_join_token(n, rest);
+		if (!strcmp(sub, "join"))
+			return cluster_join(n, rest);
+		if (!strcmp(sub, "nodes"))
+			return cluster_nodes(n, rest);
+	}
 	fprintf(stderr, "cairn: unknown command '%s'\nTry 'cairn help'.\n",
 	        cmd);
-	return 2;
+	return EXIT_USAGE;
 }

@@ -1,4 +1,5 @@
 /* cairnd's settings: the key table, defaults and cross-checks. */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stddef.h>
@@ -28,6 +29,15 @@ const struct conf_key node_config_keys[] = {
         KEY(db_listen, CONF_ADDRESS, "0.0.0.0:8017", 0, 0,
             "database replication between nodes (mutual TLS)"),
         KEY(api_listen, CONF_ADDRESS, "0.0.0.0:8006", 0, 0, "REST API (HTTPS)"),
+        KEY(address, CONF_STRING, NULL, 0, 45,
+            "the IPv4 address other nodes reach this node at (default: the "
+            "host of rpc_listen, when that is not 0.0.0.0)"),
+        KEY(db_latency_ms, CONF_INT, "50", 5, 2000,
+            "database network latency: heartbeats 1.5x, elections 15x"),
+        KEY(db_snapshot_threshold, CONF_INT, "256", 16, 1000000,
+            "database log entries between snapshots"),
+        KEY(db_snapshot_trailing, CONF_INT, "512", 16, 1000000,
+            "database log entries kept after a snapshot"),
         KEY(uv_threadpool_size, CONF_INT, "8", 4, 128,
             "threads of libuv's pool, kept for dqlite and raft"),
         KEY(cpu_threads, CONF_INT, "2", 1, 64,
@@ -83,6 +93,25 @@ static int finish(struct node_config *c, const char *source, struct err *e)
 		               "%s: node_name '%s' must be a DNS "
 		               "label (letters, digits, '-', at most %d)",
 		               source, c->node_name, NODE_NAME_MAX);
+	if (c->address == NULL) {
+		const char *colon = strrchr(c->rpc_listen, ':');
+
+		if (strncmp(c->rpc_listen, "0.0.0.0:", 8) != 0 &&
+		    colon != NULL) {
+			c->address = mem_strndup(
+			        c->rpc_listen, (size_t)(colon - c->rpc_listen));
+			if (c->address == NULL)
+				return err_set(e, -ENOMEM, "out of memory");
+		}
+	} else {
+		struct in_addr ip;
+
+		if (inet_pton(AF_INET, c->address, &ip) != 1)
+			return err_set(
+			        e, -EINVAL,
+			        "%s: address '%s' must be an IPv4 address",
+			        source, c->address);
+	}
 	if (strcmp(c->rpc_listen, c->db_listen) == 0 ||
 	    strcmp(c->rpc_listen, c->api_listen) == 0 ||
 	    strcmp(c->db_listen, c->api_listen) == 0)

@@ -12,26 +12,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "node/node.h"
+#include "node/internal.h"
 
 #define TEST_SPAWN_MAX_ARGS 32
-
-enum node_state { NODE_CREATED, NODE_RUNNING, NODE_STOPPING, NODE_STOPPED };
-
-struct node {
-	const struct node_config *config; /* borrowed; outlives the node */
-	uv_loop_t *loop;
-	enum node_state state;
-	int lock_fd; /* data-dir lock, held until destroy */
-	char pid_path[4200];
-	struct pool *cpu_pool;
-	struct pool *storage_pool;
-	uv_signal_t sigchld; /* reaps children we spawned ourselves */
-	bool has_sigchld;
-	pid_t test_child; /* 0 when none or reaped */
-	unsigned closing; /* handles and pools not yet closed */
-	node_stop_cb stop_cb;
-};
 
 static const char *state_name(enum node_state s)
 {
@@ -196,6 +179,12 @@ int node_start(struct node *n, struct err *e)
 		if (rv != 0)
 			return rv;
 	}
+	rv = node_rpc_start_local(n, e);
+	if (rv != 0)
+		return rv;
+	rv = node_cluster_load(n, e);
+	if (rv != 0)
+		return rv;
 	set_state(n, NODE_RUNNING);
 	LOG_INFO("node", "node started",
 	         "node=%s pid=%ld data_dir=%s cpu_threads=%lld "
@@ -225,6 +214,19 @@ static void on_handle_closed(uv_handle_t *h)
 	closed_one(h->data);
 }
 
+static void on_local_rpc_stopped(void *data)
+{
+	struct node *n = data;
+
+	n->local_rpc = NULL;
+	closed_one(n);
+}
+
+static void on_cluster_stopped(struct node *n)
+{
+	closed_one(n);
+}
+
 void node_stop(struct node *n, node_stop_cb cb)
 {
 	set_state(n, NODE_STOPPING);
@@ -232,6 +234,14 @@ void node_stop(struct node *n, node_stop_cb cb)
 	/* One extra count until every close is issued, so that a close that
 	 * finishes at once cannot end the stop early. */
 	n->closing = 1;
+	if (n->local_rpc != NULL) {
+		n->closing++;
+		rpc_server_stop(n->local_rpc, on_local_rpc_stopped, n);
+	}
+	if (n->cluster != NULL) {
+		n->closing++;
+		node_cluster_stop(n, on_cluster_stopped);
+	}
 	if (n->cpu_pool != NULL) {
 		n->closing++;
 		pool_set_data(n->cpu_pool, n);

@@ -22,6 +22,10 @@ struct node_config {
 	char *rpc_listen; /* RPC (CLI and nodes), TLS */
 	char *db_listen;  /* dqlite tunnel, mutual TLS */
 	char *api_listen; /* REST API, HTTPS */
+	char *address;    /* the IP other nodes reach us at */
+	int64_t db_latency_ms;
+	int64_t db_snapshot_threshold;
+	int64_t db_snapshot_trailing;
 	int64_t uv_threadpool_size;
 	int64_t cpu_threads;
 	int64_t cpu_queue;

@@ -7,8 +7,8 @@
 /* OpenSSL's version string, for `--version` output. */
 const char *rpc_tls_library_version(void);
 
-/* ======================================================================== BEGIN
- * Sessions and calls: the pure core of the RPC layer (rpc/session.c).
+/* ========================================================================
+ * BEGIN Sessions and calls: the pure core of the RPC layer (rpc/session.c).
  *
  * A session is one side of one connection, in the client or the server
  * role. It does no I/O: the I/O layer feeds it the bytes it read
@@ -58,11 +58,11 @@ const char *rpc_tls_library_version(void);
 
 #include "lib/lib.h"
 
-#define RPC_INITIAL_WINDOW    ((uint32_t)256 * 1024)
-#define RPC_WINDOW_MAX        ((int64_t)INT32_MAX)
-#define RPC_FRAME_MAX_DEFAULT ((size_t)4 << 20)
-#define RPC_METHOD_MAX        128
-#define RPC_MAX_CALLS_DEFAULT 256
+#define RPC_INITIAL_WINDOW     ((uint32_t)256 * 1024)
+#define RPC_WINDOW_MAX         ((int64_t)INT32_MAX)
+#define RPC_FRAME_MAX_DEFAULT  ((size_t)4 << 20)
+#define RPC_METHOD_MAX         128
+#define RPC_MAX_CALLS_DEFAULT  256
 #define RPC_HIGH_WATER_DEFAULT ((size_t)256 * 1024)
 
 /* gRPC's status codes, with gRPC's numbers. */
@@ -150,7 +150,7 @@ struct rpc_session_config {
 	enum rpc_role role;
 	size_t max_frame;      /* largest N received or sent; 0: default */
 	unsigned max_calls;    /* server: calls in flight; 0: default */
-	size_t out_high_water; /* output bytes before call queues wait; 0: def. */
+	size_t out_high_water; /* call queues wait above; 0: default */
 	struct clock *clock;   /* for deadlines; NULL: clock_real() */
 	rpc_session_call_cb on_call; /* server: required */
 	void *data;                  /* user data, see rpc_session_data */
@@ -207,8 +207,8 @@ struct rpc_call {
 	uint64_t queued_bytes;    /* payload bytes waiting in sendq */
 	enum rpc_status end_status;
 	char *end_message;   /* owned; NULL: "" */
-	void *end_frame; /* owned Cairn__Frame: server, the REQUEST until
-	                  * on_call; client, the RESPONSE */
+	void *end_frame;     /* owned Cairn__Frame: server, the REQUEST until
+	                      * on_call; client, the RESPONSE */
 	struct list id_link; /* session's id table, while the id is live */
 	struct list events;  /* received, not yet delivered */
 	struct list sendq;   /* encoded frames waiting for the output */
@@ -308,8 +308,8 @@ uint32_t rpc_call_deadline_ms(const struct rpc_call *call);
 /* Payload bytes that may still be sent before -EAGAIN (<= 0: none). */
 int64_t rpc_call_send_credit(const struct rpc_call *call);
 
-/* ========================================================================== END
- * Sessions and calls. */
+/* ==========================================================================
+ * END Sessions and calls. */
 
 /* ------------------------------------------------------------------------
  * TLS connections on the loop (rpc/tls.c).
@@ -590,5 +590,71 @@ bool rpc_token_secret_matches(const char *digest_hex,
                               const unsigned char secret[RPC_TOKEN_SECRET_LEN]);
 /* Wipes the secret (and everything else) from a token. */
 void rpc_token_clear(struct rpc_token *tok);
+
+/* ------------------------------------------------------------------------
+ * Connections, servers and clients (rpc/conn.c): a session bound to a
+ * transport — TLS over TCP between machines, a unix socket for the local
+ * CLI (root only, identified by peer credentials).
+ *
+ * After the owner acts on a call outside a session callback (e.g. it
+ * responds from a DB callback), it calls rpc_conn_kick so the connection
+ * processes and flushes soon after, from the loop. */
+#include <sys/types.h>
+
+struct rpc_conn;
+struct rpc_server;
+
+/* Who is at the other end of a connection. */
+struct rpc_peer {
+	bool is_local;                         /* the unix socket */
+	uid_t uid;                             /* is_local: SO_PEERCRED's uid */
+	char name[256];                        /* TLS: certificate CN, or "" */
+	char fingerprint[RPC_FINGERPRINT_MAX]; /* TLS: "" without a cert */
+	char address[64];                      /* TLS: "IP:PORT" */
+};
+
+struct rpc_server_config {
+	uv_loop_t *loop;
+	struct rpc_tls_ctx *tls; /* with tcp_listen */
+	const char *tcp_listen;  /* "IP:PORT" or NULL */
+	const char *unix_path;   /* socket path (created 0600) or NULL */
+	rpc_session_call_cb on_call;
+	void *data; /* rpc_server_data */
+};
+
+int rpc_server_start(const struct rpc_server_config *c, struct rpc_server **out,
+                     struct err *e);
+/* Closes listeners and connections (live calls end UNAVAILABLE); cb runs
+ * on the loop when everything is closed, then the server is freed. */
+void rpc_server_stop(struct rpc_server *s, void (*cb)(void *data), void *data);
+
+/* From inside on_call or any call callback: */
+struct rpc_conn *rpc_session_conn(struct rpc_session *s);
+const struct rpc_peer *rpc_conn_peer(const struct rpc_conn *c);
+void *rpc_conn_server_data(const struct rpc_conn *c);
+void rpc_conn_kick(struct rpc_conn *c);
+
+/* Clients. on_ready (status 0) or on_closed (status < 0) follows, then
+ * calls may start on rpc_conn_session(). on_closed runs once, last. */
+typedef void (*rpc_conn_cb)(struct rpc_conn *c, int status, void *data);
+int rpc_conn_connect_tls(uv_loop_t *loop, struct rpc_tls_ctx *ctx,
+                         const char *address, unsigned timeout_ms,
+                         rpc_conn_cb on_ready, rpc_conn_cb on_closed,
+                         void *data, struct rpc_conn **out, struct err *e);
+int rpc_conn_connect_unix(uv_loop_t *loop, const char *path,
+                          rpc_conn_cb on_ready, rpc_conn_cb on_closed,
+                          void *data, struct rpc_conn **out, struct err *e);
+struct rpc_session *rpc_conn_session(struct rpc_conn *c);
+const char *rpc_conn_error(const struct rpc_conn *c);
+void rpc_conn_close(struct rpc_conn *c);
+
+/* One unary call on a new connection that is closed afterwards: cb gets
+ * the status, the message and the response payload (valid during cb).
+ * address is "IP:PORT" (TLS with ctx) or a unix socket path (ctx NULL). */
+typedef void (*rpc_unary_cb)(enum rpc_status status, const char *message,
+                             const void *payload, size_t len, void *data);
+int rpc_unary(uv_loop_t *loop, struct rpc_tls_ctx *ctx, const char *address,
+              const char *method, const void *payload, size_t len,
+              unsigned timeout_ms, rpc_unary_cb cb, void *data, struct err *e);
 
 #endif /* CAIRN_RPC_H */

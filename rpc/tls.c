@@ -102,12 +102,22 @@ static X509 *pem_cert(const char *pem)
 	return x;
 }
 
+/* Keys are never encrypted; never prompt on a terminal for one. */
+static int no_passphrase(char *buf, int size, int rwflag, void *u)
+{
+	(void)buf;
+	(void)size;
+	(void)rwflag;
+	(void)u;
+	return -1;
+}
+
 static EVP_PKEY *pem_key(const char *pem)
 {
 	BIO *bio = BIO_new_mem_buf(pem, -1);
-	EVP_PKEY *k = bio != NULL
-	                      ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL)
-	                      : NULL;
+	EVP_PKEY *k = bio != NULL ? PEM_read_bio_PrivateKey(bio, NULL,
+	                                                    no_passphrase, NULL)
+	                          : NULL;
 
 	BIO_free(bio);
 	return k;
