@@ -33,6 +33,11 @@ static void usage(FILE *f)
 	        "  cluster join TOKEN         join this node to the token's cluster\n"
 	        "  cluster nodes              list the members\n"
 	        "\n"
+	        "Database:\n"
+	        "  db query SQL               run one SQL statement on the\n"
+	        "                             cluster's database (writes move\n"
+	        "                             the cluster revision)\n"
+	        "\n"
 	        "Other:\n"
 	        "  version                    print cairn's version (--version)\n"
 	        "  help                       this text (--help)\n"
@@ -235,6 +240,45 @@ static int cluster_nodes(int argc, char **argv)
 	return rv;
 }
 
+static int db_query(int argc, char **argv)
+{
+	Cairn__DbQueryRequest req = CAIRN__DB_QUERY_REQUEST__INIT;
+	Cairn__DbQueryResponse *resp;
+	struct result r;
+	size_t i, j;
+	int rv;
+
+	if (argc != 1) {
+		fprintf(stderr, "usage: cairn db query SQL\n");
+		return EXIT_USAGE;
+	}
+	req.sql = argv[0];
+	rv = call("cairn.Db/Query", &req.base, &r);
+	if (rv == 0) {
+		resp = cairn__db_query_response__unpack(NULL, r.payload.len,
+		                                        (void *)r.payload.data);
+		if (resp != NULL && resp->has_rows_affected) {
+			printf("rows_affected=%llu last_insert_id=%llu\n",
+			       (unsigned long long)resp->rows_affected,
+			       (unsigned long long)resp->last_insert_id);
+		} else if (resp != NULL) {
+			for (j = 0; j < resp->n_columns; j++)
+				printf("%s%s", j ? "\t" : "", resp->columns[j]);
+			printf("\n");
+			for (i = 0; i < resp->n_rows; i++) {
+				for (j = 0; j < resp->rows[i]->n_cells; j++)
+					printf("%s%s", j ? "\t" : "",
+					       resp->rows[i]->cells[j]);
+				printf("\n");
+			}
+		}
+		if (resp != NULL)
+			cairn__db_query_response__free_unpacked(resp, NULL);
+	}
+	buf_free(&r.payload);
+	return rv;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option options[] = {
@@ -293,6 +337,9 @@ int main(int argc, char **argv)
 		if (!strcmp(sub, "nodes"))
 			return cluster_nodes(n, rest);
 	}
+	if (!strcmp(cmd, "db") && optind + 1 < argc &&
+	    !strcmp(argv[optind + 1], "query"))
+		return db_query(argc - optind - 2, argv + optind + 2);
 	fprintf(stderr, "cairn: unknown command '%s'\nTry 'cairn help'.\n",
 	        cmd);
 	return EXIT_USAGE;

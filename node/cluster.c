@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -42,7 +43,14 @@ struct node_cluster {
 	struct rpc_tunnel *tunnel;
 	struct db_node *dbnode;
 	struct db *db;
+	struct db_feed *feed;
 	struct rpc_server *rpc;
+	/* Revoked certificate fingerprints, from revoked_certs; read by the
+	 * TLS handshakes on the loop, replaced on the loop. */
+	char (*revoked)[RPC_FINGERPRINT_MAX];
+	unsigned nrevoked;
+	bool is_reloading;
+	struct db_op reload_op;
 	/* teardown */
 	struct pool *stopper;
 	struct pool_work stop_work;
@@ -220,15 +228,103 @@ static void cluster_free(struct node_cluster *c)
 	buf_free(&c->ca_pem);
 	buf_free(&c->cert_pem);
 	rpc_pki_key_pem_free(&c->key_pem);
+	mem_free(c->revoked);
 	mem_free(c);
 }
 
 static bool is_revoked(void *data, const char *fingerprint)
 {
-	(void)data;
-	(void)fingerprint;
-	/* Filled from revoked_certs by the membership issue's `remove`. */
+	struct node_cluster *c = data;
+	unsigned i;
+
+	for (i = 0; i < c->nrevoked; i++) {
+		if (rpc_pki_fingerprints_equal(c->revoked[i], fingerprint))
+			return true;
+	}
 	return false;
+}
+
+/* The revocation list follows the database: reloaded whenever the
+ * cluster revision moves. */
+struct revoked_list {
+	char (*items)[RPC_FINGERPRINT_MAX];
+	unsigned n;
+};
+
+static int reload_revoked_op(struct db_client *client, struct db_op *op,
+                             struct err *e)
+{
+	struct revoked_list *list = op->data;
+	struct db_rows rows;
+	uint64_t i;
+	int rv;
+
+	rv = db_query(client, "SELECT fingerprint FROM revoked_certs", NULL, 0,
+	              &rows, e);
+	if (rv != 0)
+		return rv;
+	list->items = mem_calloc(rows.nrows + 1, sizeof *list->items);
+	if (list->items == NULL) {
+		db_rows_free(&rows);
+		return err_set(e, -ENOMEM, "out of memory");
+	}
+	for (i = 0; i < rows.nrows; i++) {
+		const struct wire_value *v = db_rows_at(&rows, i, 0);
+
+		if (v->type == WIRE_TEXT)
+			snprintf(list->items[list->n++], RPC_FINGERPRINT_MAX,
+			         "%s", v->text.ptr);
+	}
+	db_rows_free(&rows);
+	return 0;
+}
+
+static void reload_revoked_done(struct db_op *op, int status)
+{
+	struct revoked_list *list = op->data;
+	struct node_cluster *c =
+	        CAIRN_CONTAINER_OF(op, struct node_cluster, reload_op);
+
+	c->is_reloading = false;
+	if (status == 0) {
+		if (list->n != c->nrevoked)
+			LOG_INFO("cluster", "revocation list loaded",
+			         "revoked=%u", list->n);
+		mem_free(c->revoked);
+		c->revoked = list->items;
+		c->nrevoked = list->n;
+	} else {
+		mem_free(list->items);
+		if (status != -ECANCELED)
+			LOG_WARN("cluster", "revocation list not reloaded",
+			         "error=\"%s\"", op->err.msg);
+	}
+	mem_free(list);
+}
+
+static void reload_revoked(struct node_cluster *c)
+{
+	struct revoked_list *list;
+
+	if (c->is_reloading || c->db == NULL)
+		return;
+	list = mem_calloc(1, sizeof *list);
+	if (list == NULL)
+		return;
+	c->reload_op.data = list;
+	if (db_submit(c->db, &c->reload_op, reload_revoked_op,
+	              reload_revoked_done) != 0) {
+		mem_free(list);
+		return;
+	}
+	c->is_reloading = true;
+}
+
+static void on_revision(struct db_feed *f, uint64_t revision, void *data)
+{
+	(void)f;
+	(void)revision;
+	reload_revoked(data);
 }
 
 /* Starts the node's TLS identity, tunnel, dqlite node, DB thread and RPC
@@ -309,6 +405,9 @@ static int cluster_start(struct node_cluster *c, bool bootstrap, struct err *e)
 	rv = rpc_tls_ctx_create(&tc, true, &c->rpc_ctx, e);
 	if (rv != 0)
 		return rv;
+	rv = db_feed_start(c->db, 250, on_revision, c, &c->feed, e);
+	if (rv != 0)
+		return rv;
 	return node_rpc_start_tls(c->node, c->rpc_ctx, &c->rpc, e);
 }
 
@@ -369,6 +468,10 @@ static void teardown_step(struct node_cluster *c)
 	if (c->rpc != NULL) {
 		rpc_server_stop(c->rpc, on_rpc_stopped, c);
 		return;
+	}
+	if (c->feed != NULL) {
+		db_feed_stop(c->feed);
+		c->feed = NULL;
 	}
 	if (c->db != NULL) {
 		db_close(c->db, on_db_closed);
@@ -1577,6 +1680,163 @@ void node_cluster_nodes(struct node_req *r)
 	r->ctx = x;
 	r->op.data = r;
 	if (db_submit(c->db, &r->op, nodes_op, nodes_done) != 0) {
+		mem_free(x);
+		node_req_fail(r, RPC_STATUS_UNAVAILABLE, "database busy");
+	}
+}
+
+/* ------------------------------------------------------------ db query */
+
+struct query_ctx {
+	struct db_rows rows;
+	bool is_read;
+	struct wire_result result;
+};
+
+static bool is_read_statement(const char *sql)
+{
+	static const char *const words[] = {"select", "with", "pragma",
+	                                    "values", "explain"};
+	size_t i;
+
+	while (*sql == ' ' || *sql == '\t' || *sql == '\n' || *sql == '(')
+		sql++;
+	for (i = 0; i < CAIRN_ARRAY_SIZE(words); i++) {
+		if (strncasecmp(sql, words[i], strlen(words[i])) == 0)
+			return true;
+	}
+	return false;
+}
+
+static int query_write_tx(struct db_tx *tx, void *data, struct err *e)
+{
+	struct node_req *r = data;
+	Cairn__DbQueryRequest *req = (void *)r->request;
+	struct query_ctx *x = r->ctx;
+
+	return db_tx_exec(tx, req->sql, NULL, 0, &x->result, e);
+}
+
+static int query_op(struct db_client *client, struct db_op *op, struct err *e)
+{
+	struct node_req *r = op->data;
+	Cairn__DbQueryRequest *req = (void *)r->request;
+	struct query_ctx *x = r->ctx;
+
+	if (x->is_read)
+		return db_query(client, req->sql, NULL, 0, &x->rows, e);
+	return db_write(client, 0, query_write_tx, r, e);
+}
+
+static void query_done(struct db_op *op, int status)
+{
+	struct node_req *r = op->data;
+	struct query_ctx *x = r->ctx;
+	Cairn__DbQueryResponse resp = CAIRN__DB_QUERY_RESPONSE__INIT;
+	Cairn__DbRow *rows = NULL, **row_ptrs = NULL;
+	char **cells = NULL, *texts = NULL;
+	uint64_t i, nrows = x->rows.nrows;
+	unsigned j, ncols = x->rows.ncols;
+
+	if (status != 0) {
+		node_req_fail(r, node_status_from_errno(status), "%s",
+		              op->err.msg);
+		goto out;
+	}
+	if (!x->is_read) {
+		resp.has_rows_affected = true;
+		resp.rows_affected = x->result.rows_affected;
+		resp.has_last_insert_id = true;
+		resp.last_insert_id = x->result.last_insert_id;
+		node_req_reply(r, &resp.base);
+		goto out;
+	}
+	/* Every cell as text, NULL as \N: what an operator reads. */
+	rows = mem_calloc(nrows + 1, sizeof *rows);
+	row_ptrs = mem_calloc(nrows + 1, sizeof *row_ptrs);
+	cells = mem_calloc(nrows * ncols + 1, sizeof *cells);
+	texts = mem_calloc(nrows * ncols + 1, 32);
+	if (rows == NULL || row_ptrs == NULL || cells == NULL ||
+	    texts == NULL) {
+		node_req_fail(r, RPC_STATUS_RESOURCE_EXHAUSTED,
+		              "out of memory");
+		goto out;
+	}
+	for (i = 0; i < nrows; i++) {
+		for (j = 0; j < ncols; j++) {
+			const struct wire_value *v = db_rows_at(&x->rows, i, j);
+			char *t = texts + (i * ncols + j) * 32;
+
+			switch (v->type) {
+			case WIRE_INTEGER:
+			case WIRE_UNIXTIME:
+				snprintf(t, 32, "%lld", (long long)v->integer);
+				break;
+			case WIRE_FLOAT:
+				snprintf(t, 32, "%g", v->real);
+				break;
+			case WIRE_BOOLEAN:
+				snprintf(t, 32, "%d", v->boolean ? 1 : 0);
+				break;
+			case WIRE_TEXT:
+			case WIRE_ISO8601:
+				t = (char *)v->text.ptr;
+				break;
+			case WIRE_BLOB:
+				snprintf(t, 32, "<%zu bytes>", v->blob.len);
+				break;
+			default:
+				snprintf(t, 32, "\\N");
+			}
+			cells[i * ncols + j] = t;
+		}
+		cairn__db_row__init(&rows[i]);
+		rows[i].n_cells = ncols;
+		rows[i].cells = &cells[i * ncols];
+		row_ptrs[i] = &rows[i];
+	}
+	resp.n_columns = ncols;
+	resp.columns = x->rows.names;
+	resp.n_rows = nrows;
+	resp.rows = row_ptrs;
+	node_req_reply(r, &resp.base);
+out:
+	mem_free(rows);
+	mem_free(row_ptrs);
+	mem_free(cells);
+	mem_free(texts);
+	db_rows_free(&x->rows);
+	mem_free(x);
+}
+
+void node_db_query(struct node_req *r)
+{
+	Cairn__DbQueryRequest *req = (void *)r->request;
+	struct node_cluster *c = r->node->cluster;
+	struct query_ctx *x;
+
+	if (c == NULL) {
+		node_req_fail(r, RPC_STATUS_FAILED_PRECONDITION,
+		              "this node is not in a cluster");
+		return;
+	}
+	if (req->sql == NULL || req->sql[0] == '\0' ||
+	    strlen(req->sql) > 65536) {
+		node_req_fail(
+		        r, RPC_STATUS_INVALID_ARGUMENT,
+		        "one SQL statement of at most 64 KiB is required");
+		return;
+	}
+	x = mem_calloc(1, sizeof *x);
+	if (x == NULL) {
+		node_req_fail(r, RPC_STATUS_RESOURCE_EXHAUSTED,
+		              "out of memory");
+		return;
+	}
+	x->is_read = is_read_statement(req->sql);
+	r->ctx = x;
+	r->op.data = r;
+	if (db_submit(c->db, &r->op, query_op, query_done) != 0) {
 		mem_free(x);
 		node_req_fail(r, RPC_STATUS_UNAVAILABLE, "database busy");
 	}

@@ -66,6 +66,7 @@ void node_cluster_create(struct node_req *r);
 void node_cluster_join_token(struct node_req *r);
 void node_cluster_join(struct node_req *r);
 void node_cluster_nodes(struct node_req *r);
+void node_db_query(struct node_req *r);
 void node_member_join(struct node_req *r);
 void node_member_add(struct node_req *r);
 

@@ -31,6 +31,8 @@ static const struct method methods[] = {
          ACCESS_LOCAL, node_cluster_join},
         {"cairn.Cluster/Nodes", &cairn__cluster_nodes_request__descriptor,
          ACCESS_LOCAL, node_cluster_nodes},
+        {"cairn.Db/Query", &cairn__db_query_request__descriptor, ACCESS_LOCAL,
+         node_db_query},
         /* The join token is the credential: no certificate yet. */
         {"cairn.Node/Join", &cairn__node_join_request__descriptor, ACCESS_ANY,
          node_member_join},

@@ -167,6 +167,22 @@ check "each agent listens on TCP only on its RPC and database ports ($listeners)
 check "the dqlite nodes listen on abstract unix sockets" \
 	bash -c "ss -Hlx | grep -c '@cairn-db-n[1-4] ' | grep -qx 4"
 
+# --- revocation: every node refuses a revoked certificate ----------------
+fp4=$(cairn_on 1 db query "SELECT cert_fingerprint FROM nodes WHERE name = 'n4'" | tail -n 1)
+out=$(s_client $((base + 17)) -cert "$dir/n4/data/pki/node.crt" -key "$dir/n4/data/pki/node.key")
+check "before revocation, n4's certificate is accepted (${out:-no alert})" test -z "$out"
+cairn_on 1 db query "INSERT INTO revoked_certs (fingerprint, node, revoked_at) VALUES ('$fp4', 'n4', 0)" >/dev/null
+revoked_on_n2() {
+	[ "$(s_client $((base + 17)) -cert "$dir/n4/data/pki/node.crt" -key "$dir/n4/data/pki/node.key")" = "alert certificate revoked" ]
+}
+if wait_for 5 revoked_on_n2; then
+	ok "a revoked certificate is refused by the other nodes within seconds"
+else
+	not_ok "a revoked certificate is refused by the other nodes within seconds" "fingerprint: $fp4"
+fi
+out=$(s_client $((base + 17)) -cert "$dir/n3/data/pki/node.crt" -key "$dir/n3/data/pki/node.key")
+check "other members' certificates are still accepted (${out:-no alert})" test -z "$out"
+
 # --- restarts and a killed leader -----------------------------------------
 for i in 1 2 3 4; do
 	kill -TERM "$(cat "$dir/n$i/run/cairnd.pid")"
