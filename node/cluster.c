@@ -213,10 +213,10 @@ static struct node_cluster *cluster_new(struct node *n, const char *name)
 	port = strrchr(cfg->api_listen, ':');
 	snprintf(c->api_address, sizeof c->api_address, "%s%s", cfg->address,
 	         port);
-	/* Abstract sockets are per network namespace; the name also keeps
-	 * several nodes on one host apart. */
-	snprintf(c->db_socket, sizeof c->db_socket, "@cairn-db-%s",
-	         cfg->node_name);
+	/* Only this process talks to it (the tunnel proxies peers): the pid
+	 * keeps agents of several clusters on one host apart. */
+	snprintf(c->db_socket, sizeof c->db_socket, "@cairn-db-%s-%ld",
+		 cfg->node_name, (long)getpid());
 	return c;
 }
 
@@ -825,6 +825,43 @@ void node_cluster_create(struct node_req *r)
 		create_failed(r, RPC_STATUS_UNAVAILABLE, "database busy");
 }
 
+/* ----------------------------------------- requests that use the DB */
+
+/* The handler's context, zeroed; NULL after answering the failure. */
+static void *req_ctx_new(struct node_req *r, size_t size)
+{
+	void *x = mem_calloc(1, size);
+
+	if (x == NULL)
+		node_req_fail(r, RPC_STATUS_RESOURCE_EXHAUSTED,
+		              "out of memory");
+	r->ctx = x;
+	return x;
+}
+
+/* Runs `run` on the DB thread, `done` answers; on refusal the context is
+ * freed and the failure answered. */
+static void req_submit(struct node_req *r, db_op_fn run, db_op_done_cb done)
+{
+	r->op.data = r;
+	if (db_submit(r->node->cluster->db, &r->op, run, done) != 0) {
+		mem_free(r->ctx);
+		r->ctx = NULL;
+		node_req_fail(r, RPC_STATUS_UNAVAILABLE, "database busy");
+	}
+}
+
+/* False after answering that this node is not in a cluster. */
+static bool req_in_cluster(struct node_req *r)
+{
+	if (r->node->cluster != NULL)
+		return true;
+	node_req_fail(r, RPC_STATUS_FAILED_PRECONDITION,
+	              "this node is not in a cluster: create one (cairn "
+	              "cluster create NAME) or join one");
+	return false;
+}
+
 /* -------------------------------------------------------- join token */
 
 struct token_ctx {
@@ -932,20 +969,11 @@ void node_cluster_join_token(struct node_req *r)
 		              RPC_TOKEN_TTL_MAX);
 		return;
 	}
-	x = mem_calloc(1, sizeof *x);
-	if (x == NULL) {
-		node_req_fail(r, RPC_STATUS_RESOURCE_EXHAUSTED,
-		              "out of memory");
+	x = req_ctx_new(r, sizeof *x);
+	if (x == NULL)
 		return;
-	}
 	x->ttl = req->has_ttl_seconds ? req->ttl_seconds : TOKEN_TTL_DEFAULT;
-	r->ctx = x;
-	r->op.data = r;
-	if (db_submit(r->node->cluster->db, &r->op, token_op, token_done) !=
-	    0) {
-		mem_free(x);
-		node_req_fail(r, RPC_STATUS_UNAVAILABLE, "database busy");
-	}
+	req_submit(r, token_op, token_done);
 }
 
 /* ------------------------------------------- join: the joining node */
@@ -1432,14 +1460,11 @@ static void admit_done(struct db_op *op, int status)
 void node_member_join(struct node_req *r)
 {
 	Cairn__NodeJoinRequest *req = (void *)r->request;
-	struct node_cluster *c = r->node->cluster;
 	struct admit_ctx *x;
 	struct err e;
 
-	if (c == NULL) {
-		node_req_fail(r, RPC_STATUS_UNAVAILABLE, "not in a cluster");
+	if (!req_in_cluster(r))
 		return;
-	}
 	if (req->token_id == NULL ||
 	    strlen(req->token_id) != RPC_TOKEN_ID_LEN || !req->has_secret ||
 	    req->secret.len != RPC_TOKEN_SECRET_LEN || req->node_name == NULL ||
@@ -1456,18 +1481,10 @@ void node_member_join(struct node_req *r)
 		node_req_fail(r, RPC_STATUS_INVALID_ARGUMENT, "%s", e.msg);
 		return;
 	}
-	x = mem_calloc(1, sizeof *x);
-	if (x == NULL) {
-		node_req_fail(r, RPC_STATUS_RESOURCE_EXHAUSTED,
-		              "out of memory");
+	x = req_ctx_new(r, sizeof *x);
+	if (x == NULL)
 		return;
-	}
-	r->ctx = x;
-	r->op.data = r;
-	if (db_submit(c->db, &r->op, admit_op, admit_done) != 0) {
-		mem_free(x);
-		node_req_fail(r, RPC_STATUS_UNAVAILABLE, "database busy");
-	}
+	req_submit(r, admit_op, admit_done);
 }
 
 /* ------------------------------------- add member: the Raft side */
@@ -1564,31 +1581,20 @@ static void add_done(struct db_op *op, int status)
 void node_member_add(struct node_req *r)
 {
 	Cairn__AddMemberRequest *req = (void *)r->request;
-	struct node_cluster *c = r->node->cluster;
 	struct add_ctx *x;
 
-	if (c == NULL) {
-		node_req_fail(r, RPC_STATUS_UNAVAILABLE, "not in a cluster");
+	if (!req_in_cluster(r))
 		return;
-	}
 	if (!req->has_db_id || req->db_address == NULL) {
 		node_req_fail(r, RPC_STATUS_INVALID_ARGUMENT,
 		              "db_id and db_address are required");
 		return;
 	}
-	x = mem_calloc(1, sizeof *x);
-	if (x == NULL) {
-		node_req_fail(r, RPC_STATUS_RESOURCE_EXHAUSTED,
-		              "out of memory");
+	x = req_ctx_new(r, sizeof *x);
+	if (x == NULL)
 		return;
-	}
 	snprintf(x->peer_name, sizeof x->peer_name, "%s", r->peer->name);
-	r->ctx = x;
-	r->op.data = r;
-	if (db_submit(c->db, &r->op, add_op, add_done) != 0) {
-		mem_free(x);
-		node_req_fail(r, RPC_STATUS_UNAVAILABLE, "database busy");
-	}
+	req_submit(r, add_op, add_done);
 }
 
 /* ------------------------------------------------------------- nodes */
@@ -1663,26 +1669,14 @@ out:
 
 void node_cluster_nodes(struct node_req *r)
 {
-	struct node_cluster *c = r->node->cluster;
 	struct nodes_ctx *x;
 
-	if (c == NULL) {
-		node_req_fail(r, RPC_STATUS_FAILED_PRECONDITION,
-		              "this node is not in a cluster");
+	if (!req_in_cluster(r))
 		return;
-	}
-	x = mem_calloc(1, sizeof *x);
-	if (x == NULL) {
-		node_req_fail(r, RPC_STATUS_RESOURCE_EXHAUSTED,
-		              "out of memory");
+	x = req_ctx_new(r, sizeof *x);
+	if (x == NULL)
 		return;
-	}
-	r->ctx = x;
-	r->op.data = r;
-	if (db_submit(c->db, &r->op, nodes_op, nodes_done) != 0) {
-		mem_free(x);
-		node_req_fail(r, RPC_STATUS_UNAVAILABLE, "database busy");
-	}
+	req_submit(r, nodes_op, nodes_done);
 }
 
 /* ------------------------------------------------------------ db query */
@@ -1812,14 +1806,10 @@ out:
 void node_db_query(struct node_req *r)
 {
 	Cairn__DbQueryRequest *req = (void *)r->request;
-	struct node_cluster *c = r->node->cluster;
 	struct query_ctx *x;
 
-	if (c == NULL) {
-		node_req_fail(r, RPC_STATUS_FAILED_PRECONDITION,
-		              "this node is not in a cluster");
+	if (!req_in_cluster(r))
 		return;
-	}
 	if (req->sql == NULL || req->sql[0] == '\0' ||
 	    strlen(req->sql) > 65536) {
 		node_req_fail(
@@ -1827,17 +1817,9 @@ void node_db_query(struct node_req *r)
 		        "one SQL statement of at most 64 KiB is required");
 		return;
 	}
-	x = mem_calloc(1, sizeof *x);
-	if (x == NULL) {
-		node_req_fail(r, RPC_STATUS_RESOURCE_EXHAUSTED,
-		              "out of memory");
+	x = req_ctx_new(r, sizeof *x);
+	if (x == NULL)
 		return;
-	}
 	x->is_read = is_read_statement(req->sql);
-	r->ctx = x;
-	r->op.data = r;
-	if (db_submit(c->db, &r->op, query_op, query_done) != 0) {
-		mem_free(x);
-		node_req_fail(r, RPC_STATUS_UNAVAILABLE, "database busy");
-	}
+	req_submit(r, query_op, query_done);
 }

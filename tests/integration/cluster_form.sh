@@ -47,7 +47,11 @@ db_latency_ms = 20
 CONF
 	start_node "$i" || true
 done
-check "four agents start" test -S "$(sock 1)" -a -S "$(sock 2)" -a -S "$(sock 3)" -a -S "$(sock 4)"
+if [ -S "$(sock 1)" ] && [ -S "$(sock 2)" ] && [ -S "$(sock 3)" ] && [ -S "$(sock 4)" ]; then
+	ok "four agents start"
+else
+	not_ok "four agents start" "$(cat "$dir"/n*.start.err)"
+fi
 
 out=$(cairn_on 1 cluster create itc 2>&1)
 if [ $? -eq 0 ] && grep -q "created cluster itc with node n1" <<<"$out"; then
@@ -164,8 +168,13 @@ fi
 listeners=$(ss -Hltn | awk '{print $4}' | grep -c "^127\.0\.$net\.")
 check "each agent listens on TCP only on its RPC and database ports ($listeners)" \
 	test "$listeners" = 8
-check "the dqlite nodes listen on abstract unix sockets" \
-	bash -c "ss -Hlx | grep -c '@cairn-db-n[1-4] ' | grep -qx 4"
+abstract=0
+for i in 1 2 3 4; do
+	pid=$(cat "$dir/n$i/run/cairnd.pid")
+	ss -Hlxp | grep -q "@cairn-db-n$i-$pid .*pid=$pid," && abstract=$((abstract + 1))
+done
+check "the dqlite nodes listen on abstract unix sockets ($abstract of 4)" \
+	test "$abstract" = 4
 
 # --- revocation: every node refuses a revoked certificate ----------------
 fp4=$(cairn_on 1 db query "SELECT cert_fingerprint FROM nodes WHERE name = 'n4'" | tail -n 1)
