@@ -3,7 +3,14 @@
  *
  *   db_bench [--runs N] [--commits N] [--warmup N] [--batches N]
  *            [--batch-rows N] [--rows-per-statement N] [--value-bytes N]
- *            IP:PORT...
+ *            [--tunnel DATA_DIR] IP:PORT...
+ *
+ * The addresses are dqlite nodes' plain TCP addresses, or with --tunnel
+ * agents' db_listen addresses: the client then dials through cairn's
+ * mutual-TLS dqlite tunnel (rpc/tunnel.c) with the identity of the agent
+ * whose data dir is DATA_DIR (pki/ca.crt, node.crt, node.key), from a
+ * dial-only tunnel on a loop of its own thread, as the agent's DB thread
+ * dials through the agent's loop.
  *
  * Each run uses a table of its own (created before, dropped after, neither
  * timed) and measures two things:
@@ -25,6 +32,7 @@
  * Percentiles are nearest-rank. Progress and errors go to stderr. */
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,10 +40,13 @@
 #include <time.h>
 
 #include "consensus/consensus.h"
+#include "rpc/rpc.h"
 
 #define RUNS_MAX        99
 #define VALUE_BYTES_MAX 65536
 #define TIMEOUT_MS      10000
+#define PEM_FILE_MAX    (64 * 1024)
+#define PATH_MAX_BYTES  4200
 
 struct options {
 	unsigned runs;
@@ -63,6 +74,18 @@ struct batch {
 	unsigned value_bytes;
 	unsigned rows;
 	uint64_t next_seq;
+};
+
+/* --tunnel: a dial-only tunnel whose loop runs in a thread of its own;
+ * rpc_tunnel_dial is called from the benchmark's (main) thread. */
+struct tunnel {
+	uv_loop_t loop;
+	uv_async_t stop; /* from the main thread: stop the tunnel */
+	pthread_t thread;
+	struct rpc_tls_ctx *ctx;
+	struct rpc_tunnel *tunnel;
+	bool has_loop;
+	bool has_thread;
 };
 
 static double now_s(void)
@@ -206,12 +229,133 @@ static int run_once(struct db_client *c, const struct options *o, unsigned run,
 	return 0;
 }
 
+static void *tunnel_main(void *data)
+{
+	struct tunnel *t = data;
+
+	uv_run(&t->loop, UV_RUN_DEFAULT);
+	return NULL;
+}
+
+static void on_tunnel_stopped(void *data)
+{
+	struct tunnel *t = data;
+
+	t->tunnel = NULL;
+	uv_stop(&t->loop);
+}
+
+static void on_tunnel_stop(uv_async_t *a)
+{
+	struct tunnel *t = a->data;
+
+	uv_close((uv_handle_t *)&t->stop, NULL);
+	if (t->tunnel != NULL)
+		rpc_tunnel_stop(t->tunnel, on_tunnel_stopped, t);
+}
+
+/* Reads DATA_DIR/pki into a client TLS context. */
+static int tunnel_tls(struct tunnel *t, const char *data_dir, struct err *e)
+{
+	struct rpc_tls_config tc = {0};
+	struct buf ca, cert, key;
+	char path[PATH_MAX_BYTES];
+	int rv;
+
+	buf_init(&ca, PEM_FILE_MAX);
+	buf_init(&cert, PEM_FILE_MAX);
+	buf_init(&key, PEM_FILE_MAX);
+	snprintf(path, sizeof path, "%s/pki/ca.crt", data_dir);
+	rv = file_read_all(path, PEM_FILE_MAX, &ca, e);
+	if (rv == 0) {
+		snprintf(path, sizeof path, "%s/pki/node.crt", data_dir);
+		rv = file_read_all(path, PEM_FILE_MAX, &cert, e);
+	}
+	if (rv == 0) {
+		snprintf(path, sizeof path, "%s/pki/node.key", data_dir);
+		rv = rpc_pki_key_file_read(path, &key, e);
+	}
+	if (rv == 0) {
+		tc.ca_cert_pem = ca.data;
+		tc.cert_pem = cert.data;
+		tc.key_pem = key.data;
+		rv = rpc_tls_ctx_create(&tc, false, &t->ctx, e);
+	}
+	buf_free(&ca);
+	buf_free(&cert);
+	rpc_pki_key_pem_free(&key);
+	return rv;
+}
+
+static int tunnel_start(struct tunnel *t, const char *data_dir, struct err *e)
+{
+	struct rpc_tunnel_config tc = {0};
+	int rv;
+
+	rv = tunnel_tls(t, data_dir, e);
+	if (rv != 0)
+		return err_wrap(e, "tunnel identity from %s", data_dir);
+	rv = uv_loop_init(&t->loop);
+	if (rv != 0)
+		return err_set(e, rv, "uv_loop_init: %s", uv_strerror(rv));
+	t->has_loop = true;
+	rv = uv_async_init(&t->loop, &t->stop, on_tunnel_stop);
+	if (rv != 0) {
+		/* Nothing is on the loop yet: closing it cannot fail. */
+		uv_loop_close(&t->loop);
+		t->has_loop = false;
+		return err_set(e, rv, "uv_async_init: %s", uv_strerror(rv));
+	}
+	t->stop.data = t;
+	/* Dial only: no listener, and no local address, so that every
+	 * address goes through TLS. The socket name is required but never
+	 * used without a listener or a local address. */
+	tc.client_ctx = t->ctx;
+	tc.local_socket = "@cairn-bench-unused";
+	rv = rpc_tunnel_start(&t->loop, &tc, &t->tunnel, e);
+	if (rv == 0) {
+		rv = -pthread_create(&t->thread, NULL, tunnel_main, t);
+		if (rv != 0)
+			err_sys(e, rv, "pthread_create");
+	}
+	if (rv != 0)
+		return rv; /* tunnel_stop cleans up */
+	t->has_thread = true;
+	return 0;
+}
+
+/* Stops the tunnel (its connections must be closed or unused by now),
+ * joins its thread and frees everything. Fine after a failed start. */
+static void tunnel_stop(struct tunnel *t)
+{
+	int rv;
+
+	if (t->has_loop) {
+		if (t->has_thread) {
+			uv_async_send(&t->stop);
+			pthread_join(t->thread, NULL);
+			t->has_thread = false;
+		} else {
+			on_tunnel_stop(&t->stop); /* the loop never ran */
+		}
+		/* The thread is gone: whatever is left closing runs here. */
+		uv_run(&t->loop, UV_RUN_DEFAULT);
+		rv = uv_loop_close(&t->loop);
+		if (rv != 0)
+			fprintf(stderr, "db_bench: tunnel loop: %s\n",
+			        uv_strerror(rv));
+		t->has_loop = false;
+	}
+	rpc_tls_ctx_destroy(t->ctx);
+	t->ctx = NULL;
+}
+
 static void usage(void)
 {
 	fprintf(stderr, "usage: db_bench [--runs N] [--commits N] "
 	                "[--warmup N] [--batches N] [--batch-rows N] "
 	                "[--rows-per-statement N] [--value-bytes N] "
-	                "IP:PORT...\n");
+	                "[--tunnel DATA_DIR] IP:PORT...\n");
 	exit(2);
 }
 
@@ -240,6 +384,7 @@ int main(int argc, char **argv)
 	        {"batch-rows", required_argument, NULL, 'n'},
 	        {"rows-per-statement", required_argument, NULL, 's'},
 	        {"value-bytes", required_argument, NULL, 'v'},
+	        {"tunnel", required_argument, NULL, 't'},
 	        {NULL, 0, NULL, 0},
 	};
 	struct options o = {.runs = 5,
@@ -253,6 +398,8 @@ int main(int argc, char **argv)
 	double p50s[RUNS_MAX], p99s[RUNS_MAX], rates[RUNS_MAX];
 	struct db_client_config cc = {.timeout_ms = TIMEOUT_MS};
 	struct db_client *client = NULL;
+	struct tunnel tunnel = {0};
+	const char *tunnel_dir = NULL;
 	double *latencies = NULL;
 	struct batch b = {0};
 	struct err e;
@@ -284,6 +431,9 @@ int main(int argc, char **argv)
 			o.value_bytes =
 			        parse_count(optarg, 20, VALUE_BYTES_MAX);
 			break;
+		case 't':
+			tunnel_dir = optarg;
+			break;
 		default:
 			usage();
 		}
@@ -310,6 +460,14 @@ int main(int argc, char **argv)
 	    latencies == NULL) {
 		fprintf(stderr, "db_bench: out of memory\n");
 		goto out;
+	}
+	if (tunnel_dir != NULL) {
+		if (tunnel_start(&tunnel, tunnel_dir, &e) != 0) {
+			fprintf(stderr, "db_bench: %s\n", e.msg);
+			goto out;
+		}
+		cc.dial = rpc_tunnel_dial;
+		cc.dial_data = tunnel.tunnel;
 	}
 	if (db_client_create(&cc, &client, &e) != 0) {
 		fprintf(stderr, "db_bench: %s\n", e.msg);
@@ -338,7 +496,8 @@ int main(int argc, char **argv)
 	rv = fflush(stdout) == 0 ? 0 : 1;
 
 out:
-	db_client_destroy(client);
+	db_client_destroy(client); /* first: it dials through the tunnel */
+	tunnel_stop(&tunnel);
 	mem_free(latencies);
 	mem_free(b.params);
 	mem_free(b.values);
