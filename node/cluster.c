@@ -116,6 +116,8 @@ static void remove_cluster_files(struct node *n)
 	unlink(path);
 	path_of(n, "pki", path, sizeof path);
 	nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+	path_of(n, "revoked_certs", path, sizeof path);
+	unlink(path);
 	path_of(n, "cluster.json", path, sizeof path);
 	unlink(path);
 }
@@ -216,7 +218,7 @@ static struct node_cluster *cluster_new(struct node *n, const char *name)
 	/* Only this process talks to it (the tunnel proxies peers): the pid
 	 * keeps agents of several clusters on one host apart. */
 	snprintf(c->db_socket, sizeof c->db_socket, "@cairn-db-%s-%ld",
-		 cfg->node_name, (long)getpid());
+	         cfg->node_name, (long)getpid());
 	return c;
 }
 
@@ -279,6 +281,62 @@ static int reload_revoked_op(struct db_client *client, struct db_op *op,
 	return 0;
 }
 
+/* Keeps a copy on disk, so that the list holds from the next start on,
+ * before the database is reachable; and cuts revoked peers off now. */
+static void apply_revoked(struct node_cluster *c)
+{
+	char path[4200];
+	struct buf text;
+	struct err e;
+	unsigned i;
+
+	buf_init(&text, (size_t)c->nrevoked * RPC_FINGERPRINT_MAX + 1);
+	for (i = 0; i < c->nrevoked; i++)
+		buf_printf(&text, "%s\n", c->revoked[i]);
+	path_of(c->node, "revoked_certs", path, sizeof path);
+	if (write_file(path, text.data != NULL ? text.data : "", 0600, &e) != 0)
+		LOG_WARN("cluster", "revocation list not saved", "error=\"%s\"",
+		         e.msg);
+	buf_free(&text);
+	for (i = 0; i < c->nrevoked && c->tunnel != NULL; i++) {
+		unsigned n = rpc_tunnel_drop_peer(c->tunnel, c->revoked[i]);
+
+		if (n > 0)
+			LOG_INFO("cluster", "revoked peer cut off",
+			         "fingerprint=%s connections=%u", c->revoked[i],
+			         n);
+	}
+}
+
+static void load_revoked(struct node_cluster *c)
+{
+	char path[4200], *line, *save = NULL;
+	struct buf text;
+	struct err e;
+	unsigned n = 0;
+
+	path_of(c->node, "revoked_certs", path, sizeof path);
+	buf_init(&text, (size_t)1 << 20);
+	if (access(path, F_OK) != 0 ||
+	    file_read_all(path, (size_t)1 << 20, &text, &e) != 0 ||
+	    text.data == NULL) {
+		buf_free(&text);
+		return;
+	}
+	for (line = text.data; *line != '\0'; line++)
+		n += *line == '\n';
+	c->revoked = mem_calloc(n + 1, sizeof *c->revoked);
+	if (c->revoked != NULL) {
+		for (line = strtok_r(text.data, "\n", &save); line != NULL;
+		     line = strtok_r(NULL, "\n", &save)) {
+			if (c->nrevoked < n)
+				snprintf(c->revoked[c->nrevoked++],
+				         RPC_FINGERPRINT_MAX, "%s", line);
+		}
+	}
+	buf_free(&text);
+}
+
 static void reload_revoked_done(struct db_op *op, int status)
 {
 	struct revoked_list *list = op->data;
@@ -293,6 +351,7 @@ static void reload_revoked_done(struct db_op *op, int status)
 		mem_free(c->revoked);
 		c->revoked = list->items;
 		c->nrevoked = list->n;
+		apply_revoked(c);
 	} else {
 		mem_free(list->items);
 		if (status != -ECANCELED)
@@ -350,6 +409,7 @@ static int cluster_start(struct node_cluster *c, bool bootstrap, struct err *e)
 	rv = rpc_pki_fingerprint(c->cert_pem.data, c->fingerprint, e);
 	if (rv != 0)
 		return rv;
+	load_revoked(c);
 	/* Peers must present a node certificate on the tunnel; the RPC port
 	 * also serves joiners, who have none yet (methods check). */
 	tc.require_peer_cert = true;

@@ -325,8 +325,8 @@ int64_t rpc_call_send_credit(const struct rpc_call *call);
 typedef bool (*rpc_tls_revoked_cb)(void *data, const char *fingerprint);
 
 struct rpc_tls_config {
-	const char *ca_cert_pem;           /* the cluster CA; NULL: joiner */
-	const char *cert_pem;              /* ours; NULL: none */
+	const char *ca_cert_pem; /* the cluster CA; NULL: joiner */
+	const char *cert_pem;    /* ours; NULL: none */
 	const char *key_pem;
 	const char *pinned_ca_fingerprint; /* joiner: trust this CA only */
 	bool require_peer_cert;            /* server side: mutual TLS */
@@ -336,7 +336,7 @@ struct rpc_tls_config {
 
 struct rpc_tls_ctx;
 int rpc_tls_ctx_create(const struct rpc_tls_config *c, bool is_server,
-		       struct rpc_tls_ctx **out, struct err *e);
+                       struct rpc_tls_ctx **out, struct err *e);
 void rpc_tls_ctx_destroy(struct rpc_tls_ctx *ctx);
 
 struct rpc_tls_conn;
@@ -354,8 +354,8 @@ struct rpc_tls_conn_cbs {
 /* Server side: call after uv_accept into rpc_tls_conn_stream(). The conn
  * starts reading and handshaking at rpc_tls_conn_start. */
 int rpc_tls_conn_create(struct rpc_tls_ctx *ctx, uv_loop_t *loop,
-			const struct rpc_tls_conn_cbs *cbs, void *data,
-			struct rpc_tls_conn **out, struct err *e);
+                        const struct rpc_tls_conn_cbs *cbs, void *data,
+                        struct rpc_tls_conn **out, struct err *e);
 uv_stream_t *rpc_tls_conn_stream(struct rpc_tls_conn *c);
 int rpc_tls_conn_start(struct rpc_tls_conn *c, struct err *e);
 
@@ -365,18 +365,18 @@ int rpc_tls_conn_start(struct rpc_tls_conn *c, struct err *e);
  * only on bad arguments; once *out is set, failures come through
  * on_close. */
 int rpc_tls_connect(struct rpc_tls_ctx *ctx, uv_loop_t *loop,
-		    const char *address, unsigned timeout_ms,
-		    const struct rpc_tls_conn_cbs *cbs, void *data,
-		    struct rpc_tls_conn **out, struct err *e);
+                    const char *address, unsigned timeout_ms,
+                    const struct rpc_tls_conn_cbs *cbs, void *data,
+                    struct rpc_tls_conn **out, struct err *e);
 
 /* Queues plaintext (copied). Before on_ready it is held back. */
 int rpc_tls_conn_write(struct rpc_tls_conn *c, const void *data, size_t len,
-		       struct err *e);
+                       struct err *e);
 /* Bytes written but not yet handed to the kernel: a producer stops above
  * its own threshold and resumes on on_drain. */
 size_t rpc_tls_conn_pending(const struct rpc_tls_conn *c);
 void rpc_tls_conn_set_drain_cb(struct rpc_tls_conn *c,
-			       void (*on_drain)(struct rpc_tls_conn *c));
+                               void (*on_drain)(struct rpc_tls_conn *c));
 /* Stops or resumes reading from the peer (flow control of a proxy). */
 void rpc_tls_conn_pause(struct rpc_tls_conn *c, bool paused);
 /* Sends close_notify, flushes, closes; on_close follows. */
@@ -408,17 +408,19 @@ struct rpc_tunnel_config {
 };
 
 int rpc_tunnel_start(uv_loop_t *loop, const struct rpc_tunnel_config *c,
-		     struct rpc_tunnel **out, struct err *e);
+                     struct rpc_tunnel **out, struct err *e);
 /* Closes the listener and every proxied connection; cb runs on the loop
  * when all is closed, then the tunnel is freed. */
-void rpc_tunnel_stop(struct rpc_tunnel *t, void (*cb)(void *data),
-		     void *data);
+void rpc_tunnel_stop(struct rpc_tunnel *t, void (*cb)(void *data), void *data);
 /* From ANY thread but the loop's: returns a connected fd (close-on-exec)
  * whose bytes reach the dqlite node at `address` ("IP:PORT" of its
  * tunnel; our own address goes straight to the local socket). Blocks up
  * to timeout_ms. The signature fits consensus' dial hook. */
 int rpc_tunnel_dial(void *tunnel, const char *address, unsigned timeout_ms,
-		    struct err *e);
+                    struct err *e);
+/* Closes every proxied connection whose peer presented the certificate
+ * with this fingerprint (it was revoked); returns how many. */
+unsigned rpc_tunnel_drop_peer(struct rpc_tunnel *t, const char *fingerprint);
 /* How many proxied connections are open (tests, status). */
 unsigned rpc_tunnel_connections(const struct rpc_tunnel *t);
 

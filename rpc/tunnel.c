@@ -500,6 +500,24 @@ void rpc_tunnel_stop(struct rpc_tunnel *t, void (*cb)(void *data), void *data)
 	}
 }
 
+unsigned rpc_tunnel_drop_peer(struct rpc_tunnel *t, const char *fingerprint)
+{
+	struct list *item, *tmp;
+	unsigned n = 0;
+
+	LIST_FOREACH_SAFE (item, tmp, &t->proxies) {
+		struct proxy *p = CAIRN_CONTAINER_OF(item, struct proxy, link);
+
+		if (p->tls != NULL &&
+		    strcmp(rpc_tls_conn_peer_fingerprint(p->tls),
+		           fingerprint) == 0) {
+			proxy_close(p);
+			n++;
+		}
+	}
+	return n;
+}
+
 unsigned rpc_tunnel_connections(const struct rpc_tunnel *t)
 {
 	return t->nproxies;
