@@ -1,6 +1,7 @@
 /* cairn: the command-line client of a cairn cluster. It talks to the local
  * agent over its unix socket (root), which acts for the whole cluster. */
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,27 @@
 #define EXIT_USAGE  2
 
 static const char *socket_path;
+static bool output_json;
+
+/* Prints a response as the `data` of the matching REST call. */
+static int print_json(const ProtobufCMessage *m)
+{
+	json_t *data;
+	struct err e;
+	char *text;
+
+	if (proto_json_from_message(m, NULL, &data, &e) != 0) {
+		fprintf(stderr, "cairn: %s\n", e.msg);
+		return EXIT_FAILED;
+	}
+	text = json_dumps(data, JSON_INDENT(2) | JSON_ENCODE_ANY);
+	json_decref(data);
+	if (text == NULL)
+		return EXIT_FAILED;
+	printf("%s\n", text);
+	free(text);
+	return 0;
+}
 
 static void usage(FILE *f)
 {
@@ -32,6 +54,13 @@ static void usage(FILE *f)
 	        "                             one more node join (default 1 h)\n"
 	        "  cluster join TOKEN         join this node to the token's cluster\n"
 	        "  cluster nodes              list the members\n"
+	        "  cluster status             quorum, members online, leader,\n"
+	        "                             clock skew (like pvecm status)\n"
+	        "  cluster remove NODE [--force]\n"
+	        "                             remove another member (refused\n"
+	        "                             while it owns guests, unless\n"
+	        "                             --force); revokes its certificate\n"
+	        "  cluster leave [--force]    this node leaves the cluster\n"
 	        "\n"
 	        "Database:\n"
 	        "  db query SQL               run one SQL statement on the\n"
@@ -45,6 +74,8 @@ static void usage(FILE *f)
 	        "Options:\n"
 	        "  --socket PATH   the agent's socket (default %s, or\n"
 	        "                  $CAIRN_SOCKET)\n"
+	        "  --output json   print what the REST API's `data` would be\n"
+	        "                  (cluster status)\n"
 	        "\n"
 	        "Exit status: 0 success, 1 the command failed, 2 bad usage.\n",
 	        DEFAULT_SOCKET);
@@ -240,6 +271,108 @@ static int cluster_nodes(int argc, char **argv)
 	return rv;
 }
 
+static int cluster_status(int argc, char **argv)
+{
+	Cairn__ClusterStatusRequest req = CAIRN__CLUSTER_STATUS_REQUEST__INIT;
+	Cairn__ClusterStatusResponse *resp;
+	struct result r;
+	size_t i;
+	int rv;
+
+	(void)argv;
+	if (argc != 0) {
+		fprintf(stderr,
+		        "usage: cairn cluster status [--output json]\n");
+		return EXIT_USAGE;
+	}
+	rv = call("cairn.Cluster/Status", &req.base, &r);
+	if (rv != 0) {
+		buf_free(&r.payload);
+		return rv;
+	}
+	resp = cairn__cluster_status_response__unpack(NULL, r.payload.len,
+	                                              (void *)r.payload.data);
+	buf_free(&r.payload);
+	if (resp == NULL)
+		return EXIT_FAILED;
+	if (output_json) {
+		rv = print_json(&resp->base);
+	} else {
+		for (i = 0; i < resp->n_entries; i++) {
+			const Cairn__ClusterStatusEntry *x = resp->entries[i];
+
+			if (strcmp(x->type, "cluster") == 0) {
+				printf("Cluster:    %s\n", x->name);
+				printf("Quorate:    %s\n",
+				       x->quorate ? "yes" : "no");
+				printf("Members:    %u\n", x->nodes);
+				printf("Revision:   %llu\n\n",
+				       (unsigned long long)x->version);
+				printf("%-6s %-16s %-16s %-8s %-8s %-7s %s\n",
+				       "NODEID", "NAME", "IP", "ROLE", "STATE",
+				       "LEADER", "SKEW_MS");
+				continue;
+			}
+			printf("%-6u %-16s %-16s %-8s %-8s %-7s ", x->nodeid,
+			       x->name, x->ip ? x->ip : "",
+			       x->role ? x->role : "",
+			       x->online ? "online" : "offline",
+			       x->leader ? "yes" : "");
+			if (x->local)
+				printf("(local)\n");
+			else if (x->has_skew_ms)
+				printf("%lld\n", (long long)x->skew_ms);
+			else
+				printf("-\n");
+		}
+	}
+	cairn__cluster_status_response__free_unpacked(resp, NULL);
+	return rv;
+}
+
+static int cluster_remove(int argc, char **argv, bool is_leave)
+{
+	Cairn__ClusterRemoveRequest rm = CAIRN__CLUSTER_REMOVE_REQUEST__INIT;
+	Cairn__ClusterLeaveRequest lv = CAIRN__CLUSTER_LEAVE_REQUEST__INIT;
+	struct result r;
+	bool force = false;
+	int i, rv;
+	const char *node = NULL;
+
+	for (i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--force") == 0)
+			force = true;
+		else if (!is_leave && node == NULL && argv[i][0] != '-')
+			node = argv[i];
+		else
+			goto usage;
+	}
+	if (!is_leave && node == NULL)
+		goto usage;
+	if (is_leave) {
+		lv.has_force = force;
+		lv.force = force;
+		rv = call("cairn.Cluster/Leave", &lv.base, &r);
+		if (rv == 0)
+			printf("this node left the cluster\n");
+	} else {
+		rm.node = (char *)node;
+		rm.has_force = force;
+		rm.force = force;
+		rv = call("cairn.Cluster/Remove", &rm.base, &r);
+		if (rv == 0)
+			printf("node %s removed; its certificate is revoked\n",
+			       node);
+	}
+	buf_free(&r.payload);
+	return rv;
+usage:
+	fprintf(stderr,
+	        is_leave ? "usage: cairn cluster leave [--force]\n"
+	                 : "usage: cairn cluster remove NODE [--force]\n");
+	return EXIT_USAGE;
+}
+
 static int db_query(int argc, char **argv)
 {
 	Cairn__DbQueryRequest req = CAIRN__DB_QUERY_REQUEST__INIT;
@@ -283,6 +416,7 @@ int main(int argc, char **argv)
 {
 	static const struct option options[] = {
 	        {"socket", required_argument, NULL, 's'},
+	        {"output", required_argument, NULL, 'o'},
 	        {"version", no_argument, NULL, 'V'},
 	        {"help", no_argument, NULL, 'h'},
 	        {NULL, 0, NULL, 0},
@@ -296,6 +430,16 @@ int main(int argc, char **argv)
 		switch (opt) {
 		case 's':
 			socket_path = optarg;
+			break;
+		case 'o':
+			if (strcmp(optarg, "json") == 0) {
+				output_json = true;
+			} else if (strcmp(optarg, "table") != 0) {
+				fprintf(stderr,
+				        "cairn: --output takes table or "
+				        "json\n");
+				return EXIT_USAGE;
+			}
 			break;
 		case 'V':
 			printf("cairn %s (commit %s)\n", cairn_version(),
@@ -336,6 +480,12 @@ int main(int argc, char **argv)
 			return cluster_join(n, rest);
 		if (!strcmp(sub, "nodes"))
 			return cluster_nodes(n, rest);
+		if (!strcmp(sub, "status"))
+			return cluster_status(n, rest);
+		if (!strcmp(sub, "remove"))
+			return cluster_remove(n, rest, false);
+		if (!strcmp(sub, "leave"))
+			return cluster_remove(n, rest, true);
 	}
 	if (!strcmp(cmd, "db") && optind + 1 < argc &&
 	    !strcmp(argv[optind + 1], "query"))

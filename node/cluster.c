@@ -19,44 +19,10 @@
 
 #include "node/internal.h"
 
-#define MEMBERS_MAX           16
 #define JOIN_RPC_TIMEOUT_MS   15000
 #define ADD_MEMBER_TIMEOUT_MS 30000
 #define TOKEN_TTL_DEFAULT     3600
 #define DB_QUEUE_MAX          1024
-
-struct node_cluster {
-	struct node *node;
-	char name[RPC_CLUSTER_NAME_MAX + 1];
-	uint64_t db_id;
-	char db_address[64];
-	char rpc_address[64];
-	char api_address[64];
-	char db_socket[108];
-	char members[MEMBERS_MAX][64]; /* db addresses to dial first */
-	unsigned nmembers;
-	struct buf ca_pem, cert_pem, key_pem;
-	char fingerprint[RPC_FINGERPRINT_MAX];
-	struct rpc_tls_ctx *server_ctx; /* tunnel: node certificates only */
-	struct rpc_tls_ctx *rpc_ctx;    /* RPC port: joiners have none yet */
-	struct rpc_tls_ctx *client_ctx;
-	struct rpc_tunnel *tunnel;
-	struct db_node *dbnode;
-	struct db *db;
-	struct db_feed *feed;
-	struct rpc_server *rpc;
-	/* Revoked certificate fingerprints, from revoked_certs; read by the
-	 * TLS handshakes on the loop, replaced on the loop. */
-	char (*revoked)[RPC_FINGERPRINT_MAX];
-	unsigned nrevoked;
-	bool is_reloading;
-	struct db_op reload_op;
-	/* teardown */
-	struct pool *stopper;
-	struct pool_work stop_work;
-	void (*stopped_cb)(struct node_cluster *c, void *data);
-	void *stopped_data;
-};
 
 /* ------------------------------------------------------------ files */
 
@@ -66,8 +32,8 @@ static void path_of(const struct node *n, const char *rel, char *out,
 	snprintf(out, size, "%s/%s", n->config->data_dir, rel);
 }
 
-static int write_file(const char *path, const char *text, mode_t mode,
-                      struct err *e)
+int node__write_file(const char *path, const char *text, mode_t mode,
+                     struct err *e)
 {
 	char tmp[4200];
 	size_t len = strlen(text);
@@ -132,11 +98,11 @@ static int save_identity(struct node_cluster *c, struct err *e)
 	if (rv != 0)
 		return rv;
 	snprintf(path, sizeof path, "%s/ca.crt", dir);
-	rv = write_file(path, c->ca_pem.data, 0644, e);
+	rv = node__write_file(path, c->ca_pem.data, 0644, e);
 	if (rv != 0)
 		return rv;
 	snprintf(path, sizeof path, "%s/node.crt", dir);
-	rv = write_file(path, c->cert_pem.data, 0644, e);
+	rv = node__write_file(path, c->cert_pem.data, 0644, e);
 	if (rv != 0)
 		return rv;
 	snprintf(path, sizeof path, "%s/node.key", dir);
@@ -186,7 +152,7 @@ static int save_state(struct node_cluster *c, struct err *e)
 	if (text == NULL)
 		return err_set(e, -ENOMEM, "out of memory");
 	path_of(c->node, "cluster.json", path, sizeof path);
-	rv = write_file(path, text, 0600, e);
+	rv = node__write_file(path, text, 0600, e);
 	free(text);
 	return rv;
 }
@@ -294,7 +260,8 @@ static void apply_revoked(struct node_cluster *c)
 	for (i = 0; i < c->nrevoked; i++)
 		buf_printf(&text, "%s\n", c->revoked[i]);
 	path_of(c->node, "revoked_certs", path, sizeof path);
-	if (write_file(path, text.data != NULL ? text.data : "", 0600, &e) != 0)
+	if (node__write_file(path, text.data != NULL ? text.data : "", 0600,
+	                     &e) != 0)
 		LOG_WARN("cluster", "revocation list not saved", "error=\"%s\"",
 		         e.msg);
 	buf_free(&text);
@@ -382,8 +349,8 @@ static void reload_revoked(struct node_cluster *c)
 static void on_revision(struct db_feed *f, uint64_t revision, void *data)
 {
 	(void)f;
-	(void)revision;
 	reload_revoked(data);
+	node_status_on_revision(data, revision);
 }
 
 /* Starts the node's TLS identity, tunnel, dqlite node, DB thread and RPC
@@ -468,6 +435,9 @@ static int cluster_start(struct node_cluster *c, bool bootstrap, struct err *e)
 	rv = db_feed_start(c->db, 250, on_revision, c, &c->feed, e);
 	if (rv != 0)
 		return rv;
+	rv = node_status_start(c, e);
+	if (rv != 0)
+		return rv;
 	return node_rpc_start_tls(c->node, c->rpc_ctx, &c->rpc, e);
 }
 
@@ -502,6 +472,13 @@ static void on_db_closed(struct db *db)
 	struct node_cluster *c = db_get_data(db);
 
 	c->db = NULL;
+	node_status_free(c);
+	teardown_step(c);
+}
+
+static void on_status_stopped(struct node_cluster *c)
+{
+	c->is_status_stopped = true;
 	teardown_step(c);
 }
 
@@ -527,6 +504,13 @@ static void teardown_step(struct node_cluster *c)
 
 	if (c->rpc != NULL) {
 		rpc_server_stop(c->rpc, on_rpc_stopped, c);
+		return;
+	}
+	if (c->status != NULL && !c->is_status_stopped) {
+		if (!c->is_status_stopping) {
+			c->is_status_stopping = true;
+			node_status_stop(c, on_status_stopped);
+		}
 		return;
 	}
 	if (c->feed != NULL) {
@@ -911,6 +895,20 @@ static void req_submit(struct node_req *r, db_op_fn run, db_op_done_cb done)
 	}
 }
 
+/* False after answering that the cluster cannot take changes now. */
+static bool req_quorate(struct node_req *r)
+{
+	unsigned online, voters;
+
+	if (node_status_is_quorate(r->node->cluster, &online, &voters))
+		return true;
+	node_req_fail(r, RPC_STATUS_FAILED_PRECONDITION,
+	              "cluster not quorate (%u of %u voters online, or no "
+	              "write committed lately): refusing changes",
+	              online, voters);
+	return false;
+}
+
 /* False after answering that this node is not in a cluster. */
 static bool req_in_cluster(struct node_req *r)
 {
@@ -1022,6 +1020,8 @@ void node_cluster_join_token(struct node_req *r)
 		              "(cairn cluster create NAME)");
 		return;
 	}
+	if (!req_quorate(r))
+		return;
 	if (req->has_ttl_seconds &&
 	    (req->ttl_seconds < 1 || req->ttl_seconds > RPC_TOKEN_TTL_MAX)) {
 		node_req_fail(r, RPC_STATUS_INVALID_ARGUMENT,
@@ -1882,4 +1882,153 @@ void node_db_query(struct node_req *r)
 		return;
 	x->is_read = is_read_statement(req->sql);
 	req_submit(r, query_op, query_done);
+}
+
+/* ------------------------------------------------- remove and leave */
+
+struct remove_ctx {
+	char name[RPC_NODE_NAME_MAX + 1];
+	bool force;
+	bool is_leave;
+};
+
+static int remove_tx(struct db_tx *tx, void *data, struct err *e)
+{
+	struct node_req *r = data;
+	struct remove_ctx *x = r->ctx;
+	struct wire_value p[2];
+	int rv;
+
+	p[0] = wire_value_text(x->name);
+	p[1] = wire_value_integer(clock_wall_ms(clock_real()) / 1000);
+	rv = db_tx_exec(tx,
+	                "INSERT OR IGNORE INTO revoked_certs (fingerprint, "
+	                "node, revoked_at) SELECT cert_fingerprint, name, ?2 "
+	                "FROM nodes WHERE name = ?1",
+	                p, 2, NULL, e);
+	if (rv == 0)
+		rv = db_tx_exec(tx, "DELETE FROM node_leases WHERE node = ?", p,
+		                1, NULL, e);
+	if (rv == 0)
+		rv = db_tx_exec(tx, "DELETE FROM nodes WHERE name = ?", p, 1,
+		                NULL, e);
+	return rv;
+}
+
+static int remove_op(struct db_client *client, struct db_op *op, struct err *e)
+{
+	struct node_req *r = op->data;
+	struct remove_ctx *x = r->ctx;
+	struct wire_value p[1];
+	struct db_rows rows;
+	uint64_t db_id;
+	int64_t guests;
+	int rv;
+
+	p[0] = wire_value_text(x->name);
+	rv = db_query(client,
+	              "SELECT db_id, (SELECT count(*) FROM guests WHERE "
+	              "node = ?1) FROM nodes WHERE name = ?1",
+	              p, 1, &rows, e);
+	if (rv != 0)
+		return rv;
+	if (rows.nrows != 1) {
+		db_rows_free(&rows);
+		return err_set(e, -ENOENT, "no node named '%s' in the cluster",
+		               x->name);
+	}
+	db_id = (uint64_t)db_rows_at(&rows, 0, 0)->integer;
+	guests = db_rows_at(&rows, 0, 1)->integer;
+	db_rows_free(&rows);
+	if (guests > 0 && !x->force)
+		return err_set(e, -EBUSY,
+		               "node %s owns %lld guest(s): move them "
+		               "first, or use --force",
+		               x->name, (long long)guests);
+	rv = db_membership_remove(client, db_id, e);
+	if (rv != 0 && rv != -ENOENT)
+		return rv;
+	return db_write(client, 0, remove_tx, r, e);
+}
+
+static void on_left(struct node_cluster *c, void *data)
+{
+	(void)c;
+	remove_cluster_files(data);
+}
+
+static void remove_done(struct db_op *op, int status)
+{
+	struct node_req *r = op->data;
+	struct remove_ctx *x = r->ctx;
+	struct node *n = r->node;
+
+	if (status != 0) {
+		node_req_fail(r, node_status_from_errno(status), "%s",
+		              op->err.msg);
+		mem_free(x);
+		return;
+	}
+	LOG_INFO("cluster", x->is_leave ? "left the cluster" : "node removed",
+	         "node=%s", x->name);
+	if (x->is_leave) {
+		Cairn__ClusterLeaveResponse resp =
+		        CAIRN__CLUSTER_LEAVE_RESPONSE__INIT;
+
+		resp.name = n->cluster->name;
+		node_req_reply(r, &resp.base);
+		cluster_teardown(n->cluster, on_left, n);
+		n->cluster = NULL;
+	} else {
+		Cairn__ClusterRemoveResponse resp =
+		        CAIRN__CLUSTER_REMOVE_RESPONSE__INIT;
+
+		resp.node = x->name;
+		node_req_reply(r, &resp.base);
+	}
+	mem_free(x);
+}
+
+void node_cluster_remove(struct node_req *r)
+{
+	Cairn__ClusterRemoveRequest *req = (void *)r->request;
+	struct remove_ctx *x;
+	struct err e;
+
+	if (!req_in_cluster(r) || !req_quorate(r))
+		return;
+	if (req->node == NULL || rpc_pki_node_name_check(req->node, &e) != 0) {
+		node_req_fail(r, RPC_STATUS_INVALID_ARGUMENT, "%s",
+		              req->node == NULL ? "a node name is required"
+		                                : e.msg);
+		return;
+	}
+	if (strcmp(req->node, r->node->config->node_name) == 0) {
+		node_req_fail(r, RPC_STATUS_INVALID_ARGUMENT,
+		              "%s is this node: use `cairn cluster leave`",
+		              req->node);
+		return;
+	}
+	x = req_ctx_new(r, sizeof *x);
+	if (x == NULL)
+		return;
+	snprintf(x->name, sizeof x->name, "%s", req->node);
+	x->force = req->has_force && req->force;
+	req_submit(r, remove_op, remove_done);
+}
+
+void node_cluster_leave(struct node_req *r)
+{
+	Cairn__ClusterLeaveRequest *req = (void *)r->request;
+	struct remove_ctx *x;
+
+	if (!req_in_cluster(r) || !req_quorate(r))
+		return;
+	x = req_ctx_new(r, sizeof *x);
+	if (x == NULL)
+		return;
+	snprintf(x->name, sizeof x->name, "%s", r->node->config->node_name);
+	x->force = req->has_force && req->force;
+	x->is_leave = true;
+	req_submit(r, remove_op, remove_done);
 }

@@ -9,7 +9,45 @@
 
 enum node_state { NODE_CREATED, NODE_RUNNING, NODE_STOPPING, NODE_STOPPED };
 
-struct node_cluster; /* node/cluster.c */
+#define MEMBERS_MAX 64
+
+struct node_status; /* node/status.c */
+
+/* The node's part of a cluster (node/cluster.c). */
+struct node_cluster {
+	struct node *node;
+	char name[RPC_CLUSTER_NAME_MAX + 1];
+	uint64_t db_id;
+	char db_address[64];
+	char rpc_address[64];
+	char api_address[64];
+	char db_socket[108];
+	char members[MEMBERS_MAX][64]; /* db addresses to dial first */
+	unsigned nmembers;
+	struct buf ca_pem, cert_pem, key_pem;
+	char fingerprint[RPC_FINGERPRINT_MAX];
+	struct rpc_tls_ctx *server_ctx; /* tunnel: node certificates only */
+	struct rpc_tls_ctx *rpc_ctx;    /* RPC port: joiners have none yet */
+	struct rpc_tls_ctx *client_ctx;
+	struct rpc_tunnel *tunnel;
+	struct db_node *dbnode;
+	struct db *db;
+	struct db_feed *feed;
+	struct rpc_server *rpc;
+	/* Revoked certificate fingerprints, from revoked_certs; read by the
+	 * TLS handshakes on the loop, replaced on the loop. */
+	char (*revoked)[RPC_FINGERPRINT_MAX];
+	unsigned nrevoked;
+	bool is_reloading;
+	struct db_op reload_op;
+	struct node_status *status; /* node/status.c */
+	bool is_status_stopping, is_status_stopped;
+	/* teardown */
+	struct pool *stopper;
+	struct pool_work stop_work;
+	void (*stopped_cb)(struct node_cluster *c, void *data);
+	void *stopped_data;
+};
 
 struct node {
 	const struct node_config *config; /* borrowed; outlives the node */
@@ -69,5 +107,25 @@ void node_cluster_nodes(struct node_req *r);
 void node_db_query(struct node_req *r);
 void node_member_join(struct node_req *r);
 void node_member_add(struct node_req *r);
+
+/* ------------------------------------------------------ status.c */
+
+int node_status_start(struct node_cluster *c, struct err *e);
+/* Closes timers and connections; cb when done. node_status_free after
+ * the DB thread is gone. */
+void node_status_stop(struct node_cluster *c,
+                      void (*cb)(struct node_cluster *c));
+void node_status_free(struct node_cluster *c);
+void node_status_on_revision(struct node_cluster *c, uint64_t revision);
+bool node_status_is_quorate(struct node_cluster *c, unsigned *online_voters,
+                            unsigned *voters);
+void node_cluster_status(struct node_req *r);
+void node_heartbeat(struct node_req *r);
+void node_cluster_remove(struct node_req *r);
+void node_cluster_leave(struct node_req *r);
+
+/* Writes a file atomically (temp + fsync + rename) with mode. */
+int node__write_file(const char *path, const char *text, mode_t mode,
+                     struct err *e);
 
 #endif /* CAIRN_NODE_INTERNAL_H */
