@@ -7,13 +7,16 @@
  * exactly when cluster.json exists; it is written last, after everything
  * else succeeded, and a failed create or join removes what it made. */
 #define _XOPEN_SOURCE_EXTENDED 1
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -900,8 +903,14 @@ static bool req_quorate(struct node_req *r)
 {
 	unsigned online, voters;
 
-	if (node_status_is_quorate(r->node->cluster, &online, &voters))
+	/* A write of ours committed just now proves a quorum, even while
+	 * heartbeats to a new member have not come back yet; and right after
+	 * start-up there is no evidence either way: let the database decide
+	 * (it refuses without a leader). */
+	if (node_status_has_recent_commit(r->node->cluster) ||
+	    !node_status_is_settled(r->node->cluster))
 		return true;
+	node_status_is_quorate(r->node->cluster, &online, &voters);
 	node_req_fail(r, RPC_STATUS_FAILED_PRECONDITION,
 	              "cluster not quorate (%u of %u voters online, or no "
 	              "write committed lately): refusing changes",
@@ -1259,6 +1268,33 @@ static void join_try_next(struct join_ctx *j)
 	}
 }
 
+/* Fails when an address we are about to listen on is taken, before
+ * anything changes anywhere (a join consumes its token). */
+static int check_bindable(const char *what, const char *address, struct err *e)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	const char *colon = strrchr(address, ':');
+	char host[64];
+	int fd, one = 1, rv = 0;
+
+	if (colon == NULL || (size_t)(colon - address) >= sizeof host)
+		return err_set(e, -EINVAL, "%s '%s' is not IPv4:PORT", what,
+		               address);
+	snprintf(host, sizeof host, "%.*s", (int)(colon - address), address);
+	sa.sin_port = htons((uint16_t)atoi(colon + 1));
+	if (inet_pton(AF_INET, host, &sa.sin_addr) != 1)
+		return err_set(e, -EINVAL, "%s '%s' is not IPv4:PORT", what,
+		               address);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return err_sys(e, -errno, "socket");
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0)
+		rv = err_sys(e, -errno, "%s %s cannot be used", what, address);
+	close(fd);
+	return rv;
+}
+
 void node_cluster_join(struct node_req *r)
 {
 	Cairn__ClusterJoinRequest *req = (void *)r->request;
@@ -1277,6 +1313,11 @@ void node_cluster_join(struct node_req *r)
 	if (need_address(n) != NULL) {
 		node_req_fail(r, RPC_STATUS_FAILED_PRECONDITION, "%s",
 		              need_address(n));
+		return;
+	}
+	if (check_bindable("rpc_listen", n->config->rpc_listen, &e) != 0 ||
+	    check_bindable("db_listen", n->config->db_listen, &e) != 0) {
+		node_req_fail(r, RPC_STATUS_FAILED_PRECONDITION, "%s", e.msg);
 		return;
 	}
 	j = mem_calloc(1, sizeof *j);

@@ -119,6 +119,12 @@ void node_status_free(struct node_cluster *c);
 void node_status_on_revision(struct node_cluster *c, uint64_t revision);
 bool node_status_is_quorate(struct node_cluster *c, unsigned *online_voters,
                             unsigned *voters);
+/* False until the first lease write finished (just after start or
+ * join): no evidence either way yet. */
+bool node_status_is_settled(const struct node_cluster *c);
+/* Our lease write committed within the last 2 s: a majority of voters
+ * acknowledged a write of ours just now. */
+bool node_status_has_recent_commit(const struct node_cluster *c);
 void node_cluster_status(struct node_req *r);
 void node_heartbeat(struct node_req *r);
 void node_cluster_remove(struct node_req *r);

@@ -57,6 +57,7 @@ struct node_status {
 	/* DB operations, one of each at a time */
 	struct db_op lease_op;
 	bool is_lease_running;
+	bool has_lease_result; /* a lease write finished, either way */
 	uint64_t lease_started_ms;
 	uint64_t lease_leader;
 	struct db_member lease_roles[MEMBERS_MAX];
@@ -106,6 +107,19 @@ static struct member *find_member(struct node_status *s, const char *name)
 			return s->members[i];
 	}
 	return NULL;
+}
+
+bool node_status_is_settled(const struct node_cluster *c)
+{
+	return c->status != NULL && c->status->has_lease_result;
+}
+
+bool node_status_has_recent_commit(const struct node_cluster *c)
+{
+	const struct node_status *s = c->status;
+
+	return s != NULL && s->lease_committed_ms != 0 &&
+	       now_ms() - s->lease_committed_ms < ONLINE_MS;
 }
 
 bool node_status_is_quorate(struct node_cluster *c, unsigned *online_voters,
@@ -522,6 +536,7 @@ static void lease_op_done(struct db_op *op, int status)
 	s->is_lease_running = false;
 	if (s->is_stopping)
 		return;
+	s->has_lease_result = true;
 	if (status != 0) {
 		if (status != -ECANCELED)
 			LOG_DEBUG("status", "lease not renewed", "error=\"%s\"",
