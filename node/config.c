@@ -32,6 +32,9 @@ const struct conf_key node_config_keys[] = {
         KEY(address, CONF_STRING, NULL, 0, 45,
             "the IPv4 address other nodes reach this node at (default: the "
             "host of rpc_listen, when that is not 0.0.0.0)"),
+        KEY(bridge, CONF_STRING, "vmbr0", 0, 15,
+            "the bridge guests attach to, created at start if missing "
+            "(\"\": none)"),
         KEY(db_latency_ms, CONF_INT, "50", 5, 2000,
             "database network latency: heartbeats 1.5x, elections 15x"),
         KEY(db_snapshot_threshold, CONF_INT, "256", 16, 1000000,
@@ -73,6 +76,7 @@ static bool is_dns_label(const char *s)
 static int finish(struct node_config *c, const char *source, struct err *e)
 {
 	char host[256];
+	const char *p;
 
 	if (c->node_name == NULL) {
 		if (gethostname(host, sizeof host) != 0)
@@ -111,6 +115,14 @@ static int finish(struct node_config *c, const char *source, struct err *e)
 			        e, -EINVAL,
 			        "%s: address '%s' must be an IPv4 address",
 			        source, c->address);
+	}
+	for (p = c->bridge; p != NULL && *p != '\0'; p++) {
+		if (!isalnum((unsigned char)*p) && *p != '_' && *p != '-' &&
+		    *p != '.')
+			return err_set(
+			        e, -EINVAL,
+			        "%s: bridge '%s' is not an interface name",
+			        source, c->bridge);
 	}
 	if (strcmp(c->rpc_listen, c->db_listen) == 0 ||
 	    strcmp(c->rpc_listen, c->api_listen) == 0 ||

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <net/if.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -154,6 +155,54 @@ static int spawn_test_child(struct node *n, struct err *e)
 	return 0;
 }
 
+/* Runs `ip ARGS...` (iproute2) and waits; no shell. */
+static int run_ip(const char *const *argv, struct err *e)
+{
+	struct proc_options opts = {
+	        .argv = argv, .stdin_fd = -1, .stdout_fd = -1, .stderr_fd = -1};
+	pid_t pid;
+	int status, rv;
+
+	rv = proc_spawn(&opts, &pid, e);
+	if (rv != 0)
+		return rv;
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR)
+			return err_sys(e, -errno, "waitpid");
+	}
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		return err_set(e, -EIO, "'ip %s %s %s' failed (status %d)",
+		               argv[1], argv[2], argv[3], status);
+	return 0;
+}
+
+/* The bridge guests attach to (vmbr0 by default), created if missing. */
+static int ensure_bridge(struct node *n, struct err *e)
+{
+	const char *name = n->config->bridge;
+	int rv;
+
+	if (name == NULL || name[0] == '\0')
+		return 0;
+	/* Asks the kernel about our network namespace (a /sys mounted for
+	 * another namespace would answer for that one). */
+	if (if_nametoindex(name) != 0)
+		return 0;
+	{
+		const char *add[] = {"ip",   "link",   "add", name,
+		                     "type", "bridge", NULL};
+		const char *up[] = {"ip", "link", "set", name, "up", NULL};
+
+		rv = run_ip(add, e);
+		if (rv == 0)
+			rv = run_ip(up, e);
+	}
+	if (rv != 0)
+		return err_wrap(e, "create bridge %s", name);
+	LOG_INFO("node", "bridge created", "bridge=%s", name);
+	return 0;
+}
+
 int node_start(struct node *n, struct err *e)
 {
 	const struct node_config *c = n->config;
@@ -179,6 +228,9 @@ int node_start(struct node *n, struct err *e)
 		if (rv != 0)
 			return rv;
 	}
+	rv = ensure_bridge(n, e);
+	if (rv != 0)
+		return rv;
 	rv = node_rpc_start_local(n, e);
 	if (rv != 0)
 		return rv;

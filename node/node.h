@@ -23,6 +23,7 @@ struct node_config {
 	char *db_listen;  /* dqlite tunnel, mutual TLS */
 	char *api_listen; /* REST API, HTTPS */
 	char *address;    /* the IP other nodes reach us at */
+	char *bridge;     /* guests' bridge, created if missing; "" none */
 	int64_t db_latency_ms;
 	int64_t db_snapshot_threshold;
 	int64_t db_snapshot_trailing;

@@ -25,6 +25,8 @@ log_level = debug
 rpc_listen = 127.0.0.1:28016
 db_listen = 127.0.0.1:28017
 api_listen = 127.0.0.1:28006
+# no guests here: leave the host's bridges alone
+bridge = ""
 test_spawn = sleep 600
 CONF
 

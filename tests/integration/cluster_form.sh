@@ -43,6 +43,7 @@ log_level = debug
 rpc_listen = $(ip "$i"):$((base + 16))
 db_listen = $(ip "$i"):$((base + 17))
 api_listen = $(ip "$i"):$((base + 6))
+bridge = ""
 db_latency_ms = 20
 CONF
 	start_node "$i" || true
