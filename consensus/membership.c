@@ -8,6 +8,8 @@
 #define MEMBERS_MAX       64
 #define PROBE_TIMEOUT_MS  1000
 #define REACHABLE_WAIT_MS 10000
+#define TRANSFER_TRIES    5
+#define TRANSFER_RETRY_MS 300
 
 static unsigned count_role(const struct db_member *m, unsigned n,
                            enum wire_role role)
@@ -151,7 +153,21 @@ int db_membership_remove(struct db_client *c, uint64_t id, struct err *e)
 			    members[i].role == WIRE_ROLE_VOTER)
 				to = members[i].id;
 		}
-		rv = db_transfer(c, to, e);
+		/* A transfer fails when the target is not caught up yet or
+		 * an election is under way: give it a few tries. */
+		for (i = 0; i < TRANSFER_TRIES; i++) {
+			rv = db_transfer(c, to, e);
+			if (rv == 0)
+				break;
+			uv_sleep(TRANSFER_RETRY_MS);
+			/* It may have moved all the same. */
+			if (db_leader(c, &leader_id, leader_address,
+			              sizeof leader_address, e) == 0 &&
+			    leader_id != 0 && leader_id != id) {
+				rv = 0;
+				break;
+			}
+		}
 		if (rv != 0)
 			return err_wrap(e,
 			                "remove: move leadership away from "
