@@ -7,6 +7,7 @@
 # with network namespaces of their own (and an LXC container) included, and
 # `start` brings it back; `down` leaves nothing of the instance.
 # Only addresses of the harness's own test subnet are ever contacted.
+# CAIRN_KEEP=1 keeps the agents' logs after a failure (/tmp/cairn-harness-TAG).
 set -u
 source "$(dirname "$0")/tap.sh"
 
@@ -24,7 +25,7 @@ dir=/tmp/cairn-cluster-$tag
 unset CAIRN_CLUSTER_DIR CAIRN_CLUSTER_WAIT
 cl() { "$CLUSTER" --name "$tag" "$@"; }
 cleanup() {
-	cl down >/dev/null 2>&1
+	cl down ${CAIRN_KEEP:+--keep} >/dev/null 2>&1
 	ip netns del "cairn-$tag-n1" 2>/dev/null
 	ip link del "cbr-$tag" 2>/dev/null
 	nft delete table bridge "cairn_$tag" 2>/dev/null
@@ -127,16 +128,23 @@ for n in n1 n2 n3; do
 			"$([ "$has_status" = yes ] && online "$n")"
 	fi
 done
-a=$(cl exec n2 cairn cluster nodes 2>&1) && b=$("$CAIRN" --socket "$CAIRN_SOCKET_N2" cluster nodes 2>&1)
-if [ $? -eq 0 ] && [ -n "$a" ] && [ "$a" = "$b" ]; then
+b=""
+if a=$(cl exec n2 cairn cluster nodes 2>&1) &&
+	b=$("$CAIRN" --socket "$CAIRN_SOCKET_N2" cluster nodes 2>&1) &&
+	[ -n "$a" ] && [ "$a" = "$b" ]; then
 	ok "exec n2 cairn cluster nodes prints what n2's agent says, nothing more"
 else
-	not_ok "exec n2 cairn cluster nodes prints what n2's agent says, nothing more" "$a" "---" "${b:-}"
+	not_ok "exec n2 cairn cluster nodes prints what n2's agent says, nothing more" "$a" "---" "$b"
 fi
 cl exec n1 sh -c 'exit 7'
 check "exec exits with the command's status" test $? -eq 7
-out=$(cl exec n2 sh -c 'ls /sys/class/net | xargs; ip -4 -o addr show dev eth0' 2>&1)
-if grep -qx "eth0 lo" <<<"$out" && grep -q " $CAIRN_ADDR_N2/24 " <<<"$out"; then
+# /sys/class/net lists what `ip link` lists there (eth0, lo, and whatever the
+# agent made), not the host's interfaces such as the test bridge.
+out=$(cl exec n2 sh -c 'ls /sys/class/net | xargs; ip -o link show | awk -F": " "{ print \$2 }" |
+	sed "s/@.*//" | sort | xargs; ip -4 -o addr show dev eth0' 2>&1)
+sys_net=$(sed -n 1p <<<"$out")
+if [ "$sys_net" = "$(sed -n 2p <<<"$out")" ] && grep -qw eth0 <<<"$sys_net" &&
+	! grep -qw "cbr-$tag" <<<"$sys_net" && grep -q " $CAIRN_ADDR_N2/24 " <<<"$out"; then
 	ok "exec runs in the node's network namespace, with its own /sys"
 else
 	not_ok "exec runs in the node's network namespace, with its own /sys" "$out"
@@ -234,7 +242,8 @@ check "power-off: every process of n3 is dead (agent, guest, container: $before)
 check "power-off: n3's cgroups are empty in every hierarchy" test -z "$(procs_of n3)"
 check "power-off: no live process anywhere is in n3's cgroups" test -z "$(live_in n3)"
 check "power-off: n3's link is down" bash -c "ip -o link show cv-$tag-3 | grep -qv 'state UP'"
-check "power-off: n1 and n2 still answer" eval 'lists n1 n1 n2 n3 && lists n2 n1 n2 n3'
+# (if n3 led, the others elect a new leader first)
+check "power-off: n1 and n2 still answer" wait_for 10 eval 'lists n1 n1 n2 n3 && lists n2 n1 n2 n3'
 if [ "$has_status" = yes ]; then
 	check "power-off: n1 sees n3 offline, the cluster quorate" \
 		wait_for 15 eval '[ "$(online n1)" = "n1 n2 quorate" ]'
@@ -242,7 +251,7 @@ fi
 cl exec n3 true 2>/dev/null
 check "exec on a powered-off node fails with 125" test $? -eq 125
 
-out=$(cl start n3 2>&1)
+out=$(cl start n3 --timeout 20 2>&1)
 rc=$?
 agent3b=$(cat "$dir/n3/run/cairnd.pid" 2>/dev/null)
 if [ "$rc" -eq 0 ] && [ -n "$agent3b" ] && ! dead "$agent3b"; then
@@ -254,6 +263,13 @@ check "after start, every node sees all three again" \
 	wait_for 20 eval 'sees_all n1 && sees_all n2 && sees_all n3'
 
 # --- down ------------------------------------------------------------------------------
+if [ -n "${CAIRN_KEEP:-}" ] && [ "${tap_failed:-0}" -gt 0 ]; then
+	mkdir -p "/tmp/cairn-harness-$tag"
+	for n in n1 n2 n3; do
+		cp "$dir/$n/cairnd.log" "/tmp/cairn-harness-$tag/$n.log" 2>/dev/null
+	done
+	echo "# the agents' logs are in /tmp/cairn-harness-$tag/"
+fi
 agents=$(cat "$dir"/n*/run/cairnd.pid | xargs)
 out=$(cl down 2>&1)
 check "down succeeds" test $? -eq 0 -a -z "$out"
