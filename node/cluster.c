@@ -1302,8 +1302,18 @@ void node_cluster_join(struct node_req *r)
 	const char *addr[1] = {n->config->address};
 	struct rpc_tls_config pinned = {0};
 	struct join_ctx *j;
+	struct rpc_token probe;
 	struct err e;
 
+	/* A bad token is named as such first, whatever else is wrong. */
+	if (req->token == NULL ||
+	    rpc_token_parse(req->token, &probe, &e) != 0) {
+		node_req_fail(r, RPC_STATUS_INVALID_ARGUMENT, "%s",
+		              req->token == NULL ? "a join token is required"
+		                                 : e.msg);
+		return;
+	}
+	rpc_token_clear(&probe);
 	if (n->cluster != NULL) {
 		node_req_fail(r, RPC_STATUS_FAILED_PRECONDITION,
 		              "this node is already a member of cluster '%s'",
