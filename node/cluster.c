@@ -24,6 +24,7 @@
 
 #define JOIN_RPC_TIMEOUT_MS   15000
 #define ADD_MEMBER_TIMEOUT_MS 30000
+#define JOIN_SKEW_MAX_MS      2000
 #define TOKEN_TTL_DEFAULT     3600
 #define DB_QUEUE_MAX          1024
 
@@ -1250,6 +1251,8 @@ static void join_try_next(struct join_ctx *j)
 	req.csr = j->csr_pem.data;
 	req.rpc_address = rpc_address;
 	req.db_address = db_address;
+	req.has_wall_ms = true;
+	req.wall_ms = clock_wall_ms(clock_real());
 	len = protobuf_c_message_get_packed_size(&req.base);
 	packed = mem_alloc(len + 1);
 	if (packed == NULL) {
@@ -1591,6 +1594,21 @@ void node_member_join(struct node_req *r)
 	    req->db_address[0] == '[') {
 		node_req_fail(r, RPC_STATUS_INVALID_ARGUMENT, "%s", e.msg);
 		return;
+	}
+	/* Leases, tickets and tasks compare wall clocks across nodes. */
+	if (req->has_wall_ms) {
+		int64_t skew = req->wall_ms - clock_wall_ms(clock_real());
+
+		if (skew > JOIN_SKEW_MAX_MS || skew < -JOIN_SKEW_MAX_MS) {
+			node_req_fail(
+			        r, RPC_STATUS_FAILED_PRECONDITION,
+			        "the clocks of %s and this node differ by "
+			        "%lld ms (at most %d allowed): synchronise "
+			        "them (NTP) and join again",
+			        req->node_name, (long long)skew,
+			        JOIN_SKEW_MAX_MS);
+			return;
+		}
 	}
 	x = req_ctx_new(r, sizeof *x);
 	if (x == NULL)

@@ -42,6 +42,7 @@ wait_for() {
 }
 
 done_testing() {
+	echo "# $((tap_count - tap_failed)) passed, $tap_failed failed"
 	echo "1..$tap_count"
 	[ "$tap_failed" -eq 0 ]
 }
