@@ -3,7 +3,7 @@
  *
  *   db_bench [--runs N] [--commits N] [--warmup N] [--batches N]
  *            [--batch-rows N] [--rows-per-statement N] [--value-bytes N]
- *            [--tunnel DATA_DIR] IP:PORT...
+ *            [--tunnel DATA_DIR] [--cairn-schema] IP:PORT...
  *
  * The addresses are dqlite nodes' plain TCP addresses, or with --tunnel
  * agents' db_listen addresses: the client then dials through cairn's
@@ -11,6 +11,13 @@
  * whose data dir is DATA_DIR (pki/ca.crt, node.crt, node.key), from a
  * dial-only tunnel on a loop of its own thread, as the agent's DB thread
  * dials through the agent's loop.
+ *
+ * --cairn-schema first gives the cluster cairn's own schema (every member
+ * declares support, then the migrations run; not timed), so that bare
+ * dqlite nodes hold the same tables as an agents' cluster: dqlite 1.11
+ * re-reads the whole schema on every node at every commit (its checkpoint
+ * check opens a connection each time), so the schema's size shows in the
+ * commit latency.
  *
  * Each run uses a table of its own (created before, dropped after, neither
  * timed) and measures two things:
@@ -350,12 +357,32 @@ static void tunnel_stop(struct tunnel *t)
 	t->ctx = NULL;
 }
 
+/* Every member declares that it supports cairn's schema; the last one
+ * to do so applies the migrations. */
+static int apply_cairn_schema(struct db_client *c, struct err *e)
+{
+	struct db_member members[DB_MAX_ADDRESSES];
+	unsigned n = 0, i, version = 0;
+	int rv;
+
+	rv = db_cluster(c, members, DB_MAX_ADDRESSES, &n, e);
+	for (i = 0; rv == 0 && i < n; i++)
+		rv = db_schema_ensure(c, members[i].id, &version, e);
+	if (rv != 0)
+		return err_wrap(e, "cairn schema");
+	if (version != db_schema_newest())
+		return err_set(e, -EAGAIN,
+		               "cairn schema: at version %u, not %u", version,
+		               db_schema_newest());
+	return 0;
+}
+
 static void usage(void)
 {
 	fprintf(stderr, "usage: db_bench [--runs N] [--commits N] "
 	                "[--warmup N] [--batches N] [--batch-rows N] "
 	                "[--rows-per-statement N] [--value-bytes N] "
-	                "[--tunnel DATA_DIR] IP:PORT...\n");
+	                "[--tunnel DATA_DIR] [--cairn-schema] IP:PORT...\n");
 	exit(2);
 }
 
@@ -385,6 +412,7 @@ int main(int argc, char **argv)
 	        {"rows-per-statement", required_argument, NULL, 's'},
 	        {"value-bytes", required_argument, NULL, 'v'},
 	        {"tunnel", required_argument, NULL, 't'},
+	        {"cairn-schema", no_argument, NULL, 'S'},
 	        {NULL, 0, NULL, 0},
 	};
 	struct options o = {.runs = 5,
@@ -400,6 +428,7 @@ int main(int argc, char **argv)
 	struct db_client *client = NULL;
 	struct tunnel tunnel = {0};
 	const char *tunnel_dir = NULL;
+	bool cairn_schema = false;
 	double *latencies = NULL;
 	struct batch b = {0};
 	struct err e;
@@ -433,6 +462,9 @@ int main(int argc, char **argv)
 			break;
 		case 't':
 			tunnel_dir = optarg;
+			break;
+		case 'S':
+			cairn_schema = true;
 			break;
 		default:
 			usage();
@@ -470,6 +502,10 @@ int main(int argc, char **argv)
 		cc.dial_data = tunnel.tunnel;
 	}
 	if (db_client_create(&cc, &client, &e) != 0) {
+		fprintf(stderr, "db_bench: %s\n", e.msg);
+		goto out;
+	}
+	if (cairn_schema && apply_cairn_schema(client, &e) != 0) {
 		fprintf(stderr, "db_bench: %s\n", e.msg);
 		goto out;
 	}

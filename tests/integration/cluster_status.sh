@@ -49,16 +49,17 @@ for i in 2 3; do
 	cairn_on "$i" cluster join "$(cairn_on 1 cluster join-token)" >/dev/null
 done
 
+jq_true() { jq -e "$@" >/dev/null; }
 all_see() { status_is 1 "$1" "$2" && status_is 2 "$1" "$2" && status_is 3 "$1" "$2"; }
 check "every node sees three online members and quorum" wait_for 10 all_see 3 1
 
 json=$(cairn_on 2 --output json cluster status)
 check "--output json is Proxmox's /cluster/status: a cluster entry" \
-	jq -e >/dev/null '.[0] | .type == "cluster" and .id == "cluster" and .name == "st" and .nodes == 3 and .quorate == 1 and (.version | type) == "number"' <<<"$json"
+	jq_true '.[0] | .type == "cluster" and .id == "cluster" and .name == "st" and .nodes == 3 and .quorate == 1 and (.version | type) == "number"' <<<"$json"
 check "... and one node entry per member with Proxmox's keys and types" \
-	jq -e >/dev/null '[.[1:][] | select((.id | startswith("node/")) and (.nodeid | type) == "number" and (.ip | type) == "string" and (.online == 0 or .online == 1) and (.local == 0 or .local == 1) and .level == "")] | length == 3' <<<"$json"
+	jq_true '[.[1:][] | select((.id | startswith("node/")) and (.nodeid | type) == "number" and (.ip | type) == "string" and (.online == 0 or .online == 1) and (.local == 0 or .local == 1) and .level == "")] | length == 3' <<<"$json"
 check "... exactly one of which is local" \
-	jq -e >/dev/null '[.[] | select(.type == "node" and .local == 1 and .name == "n2")] | length == 1' <<<"$json"
+	jq_true '[.[] | select(.type == "node" and .local == 1 and .name == "n2")] | length == 1' <<<"$json"
 check "the table shows a leader and the skew" \
 	bash -c "'$CAIRN' --socket '$(sock 3)' cluster status | grep -qE '^[0-9]+ +n[123] .* yes'"
 
