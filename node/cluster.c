@@ -2078,6 +2078,19 @@ void node_cluster_remove(struct node_req *r)
 		              req->node);
 		return;
 	}
+	{
+		unsigned online, voters;
+
+		if (!node_status_quorum_without(r->node->cluster, req->node,
+		                                &online, &voters)) {
+			node_req_fail(
+			        r, RPC_STATUS_FAILED_PRECONDITION,
+			        "removing %s would break quorum: %u of the "
+			        "%u remaining voters are online",
+			        req->node, online, voters);
+			return;
+		}
+	}
 	x = req_ctx_new(r, sizeof *x);
 	if (x == NULL)
 		return;

@@ -122,6 +122,10 @@ bool node_status_is_quorate(struct node_cluster *c, unsigned *online_voters,
 /* False until the first lease write finished (just after start or
  * join): no evidence either way yet. */
 bool node_status_is_settled(const struct node_cluster *c);
+/* Would the voters other than `name` still form a quorum, counting the
+ * ones online now? */
+bool node_status_quorum_without(struct node_cluster *c, const char *name,
+                                unsigned *online_after, unsigned *voters_after);
 /* Our lease write committed within the last 2 s: a majority of voters
  * acknowledged a write of ours just now. */
 bool node_status_has_recent_commit(const struct node_cluster *c);

@@ -109,6 +109,25 @@ static struct member *find_member(struct node_status *s, const char *name)
 	return NULL;
 }
 
+bool node_status_quorum_without(struct node_cluster *c, const char *name,
+                                unsigned *online_after, unsigned *voters_after)
+{
+	struct node_status *s = c->status;
+	unsigned i, on = 0, all = 0;
+
+	for (i = 0; s != NULL && i < s->n; i++) {
+		const struct member *m = s->members[i];
+
+		if (strcmp(m->role, "voter") != 0 || strcmp(m->name, name) == 0)
+			continue;
+		all++;
+		on += is_online(s, m);
+	}
+	*online_after = on;
+	*voters_after = all;
+	return all > 0 && on * 2 > all;
+}
+
 bool node_status_is_settled(const struct node_cluster *c)
 {
 	return c->status != NULL && c->status->has_lease_result;

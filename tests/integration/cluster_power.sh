@@ -67,6 +67,17 @@ fi
 out=$(on n3 cluster join "cairn-join-v1.eyJpZCI6IngifQ" 2>&1)
 check "a bad join token is refused" grep -q "join token" <<<"$out"
 
+cl power-off n3
+wait_for 8 bash -c 'sees n1 "2 1"'
+out=$(on n1 cluster remove n2 2>&1)
+if [ $? -ne 0 ] && grep -q "would break quorum: 1 of the 2 remaining voters are online" <<<"$out"; then
+	ok "removing an online voter while another is down is refused: it would break quorum"
+else
+	not_ok "removing an online voter while another is down is refused: it would break quorum" "$out"
+fi
+cl start n3 >/dev/null 2>&1
+wait_for 15 bash -c 'sees n1 "3 1" && sees n2 "3 1" && sees n3 "3 1"'
+
 cl cut n2
 if wait_for 8 bash -c 'sees n1 "2 1" && sees n3 "2 1"'; then
 	ok "cut n2: its peers see it offline"
