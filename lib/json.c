@@ -67,8 +67,10 @@ int json_parse_bounded(const char *text, size_t len, size_t max_len,
 	return 0;
 }
 
-static const char *type_name(const json_t *v)
+const char *json_type_name(const json_t *v)
 {
+	if (v == NULL)
+		return "nothing";
 	switch (json_typeof(v)) {
 	case JSON_OBJECT:
 		return "an object";
@@ -86,7 +88,7 @@ static const char *type_name(const json_t *v)
 	case JSON_NULL:
 		return "null";
 	}
-	return "unknown";
+	return "something else";
 }
 
 static int lookup(const json_t *obj, const char *key, json_t **out,
@@ -98,7 +100,7 @@ static int lookup(const json_t *obj, const char *key, json_t **out,
 		return err_set(e, -EINVAL,
 		               "expected an object holding '%s', got "
 		               "%s",
-		               key, obj == NULL ? "nothing" : type_name(obj));
+		               key, json_type_name(obj));
 	v = json_object_get(obj, key);
 	if (v == NULL || json_is_null(v))
 		return err_set(e, -ENOENT, "'%s' is missing", key);
@@ -116,7 +118,7 @@ int json_get_str(const json_t *obj, const char *key, const char **out,
 		return rv;
 	if (!json_is_string(v))
 		return err_set(e, -EINVAL, "'%s' must be a string, not %s", key,
-		               type_name(v));
+		               json_type_name(v));
 	*out = json_string_value(v);
 	return 0;
 }
@@ -132,7 +134,7 @@ int json_get_int(const json_t *obj, const char *key, int64_t min, int64_t max,
 		return rv;
 	if (!json_is_integer(v))
 		return err_set(e, -EINVAL, "'%s' must be an integer, not %s",
-		               key, type_name(v));
+		               key, json_type_name(v));
 	n = json_integer_value(v);
 	if (n < min || n > max)
 		return err_set(e, -ERANGE,
@@ -163,7 +165,7 @@ int json_get_bool(const json_t *obj, const char *key, bool *out, struct err *e)
 	return err_set(e, -EINVAL,
 	               "'%s' must be a boolean (0, 1, true or "
 	               "false), not %s",
-	               key, type_name(v));
+	               key, json_type_name(v));
 }
 
 char *json_to_text(const json_t *value)

@@ -247,6 +247,8 @@ int json_get_int(const json_t *obj, const char *key, int64_t min, int64_t max,
                  int64_t *out, struct err *e);
 /* Accepts true/false and 0/1, as Proxmox clients send either. */
 int json_get_bool(const json_t *obj, const char *key, bool *out, struct err *e);
+/* "an object", "a string", ... for error messages; "nothing" for NULL. */
+const char *json_type_name(const json_t *v);
 /* Compact serialisation with keys in insertion order, into a new string
  * (mem_free it), or NULL on allocation failure. */
 char *json_to_text(const json_t *value);

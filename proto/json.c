@@ -201,30 +201,6 @@ static int fail_nomem(struct ctx *c)
 	return fail(c, -ENOMEM, "out of memory");
 }
 
-static const char *json_type_name(const json_t *v)
-{
-	if (v == NULL)
-		return "nothing";
-	switch (json_typeof(v)) {
-	case JSON_OBJECT:
-		return "an object";
-	case JSON_ARRAY:
-		return "an array";
-	case JSON_STRING:
-		return "a string";
-	case JSON_INTEGER:
-		return "an integer";
-	case JSON_REAL:
-		return "a number";
-	case JSON_TRUE:
-	case JSON_FALSE:
-		return "a boolean";
-	case JSON_NULL:
-		return "null";
-	}
-	return "something else";
-}
-
 /* A string value from outside, quoted for a message: at most 40 bytes,
  * unprintable ones as '?'. */
 static const char *excerpt(const char *s, size_t len, char *out, size_t size)

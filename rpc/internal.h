@@ -95,4 +95,9 @@ bool rpc__frame_decoder_has_partial(const struct rpc__frame_decoder *d);
  * decodes, and takes ownership of f whatever the outcome. */
 int rpc__session_recv(struct rpc_session *s, Cairn__Frame *f, struct err *e);
 
+/* rpc/pki.c: a certificate's fingerprint, "sha256:" + 64 hex digits,
+ * into out (RPC_FINGERPRINT_MAX bytes). Shared with rpc/tls.c. */
+typedef struct x509_st X509;
+int rpc__fingerprint_x509(X509 *cert, char *out, struct err *e);
+
 #endif /* CAIRN_RPC_INTERNAL_H */

@@ -22,6 +22,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "rpc/internal.h"
 #include "rpc/rpc.h"
 
 #define SKEW_SECONDS  300 /* notBefore lies this far back */
@@ -901,7 +902,7 @@ out:
 /* ------------------------------------------------------------------------
  * Fingerprints and verification. */
 
-static int fingerprint_of(X509 *cert, char *out, struct err *e)
+int rpc__fingerprint_x509(X509 *cert, char *out, struct err *e)
 {
 	static const char hex[] = "0123456789abcdef";
 	unsigned char md[EVP_MAX_MD_SIZE];
@@ -929,7 +930,7 @@ int rpc_pki_fingerprint(const char *cert_pem, char *out, struct err *e)
 	rv = cert_parse(cert_pem, "certificate", &cert, e);
 	if (rv != 0)
 		return err_wrap(e, "fingerprint");
-	rv = fingerprint_of(cert, out, e);
+	rv = rpc__fingerprint_x509(cert, out, e);
 	X509_free(cert);
 	return rv;
 }
@@ -1063,7 +1064,7 @@ int rpc_pki_verify(const char *ca_cert_pem, const char *cert_pem,
 		rv = err_set(e, -EKEYREJECTED, "certificate: %s", name_err.msg);
 		goto err_after_cert;
 	}
-	rv = fingerprint_of(cert, fp, e);
+	rv = rpc__fingerprint_x509(cert, fp, e);
 	if (rv != 0)
 		goto err_after_cert;
 	for (i = 0; i < n_revoked; i++)

@@ -20,6 +20,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "rpc/internal.h"
 #include "rpc/rpc.h"
 
 #define READ_CHUNK      16384
@@ -78,19 +79,13 @@ static int ssl_error(struct err *e, int code, const char *what)
 	return err_set(e, code, "%s%s%s", what, text[0] ? ": " : "", text);
 }
 
+/* The certificate's "sha256:HEX" (rpc/pki.c's form); "" on failure. */
 static void fingerprint(X509 *cert, char out[RPC_FINGERPRINT_MAX])
 {
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int len = 0, i;
-	int n;
+	struct err e;
 
-	strcpy(out, "sha256:");
-	n = 7;
-	if (X509_digest(cert, EVP_sha256(), md, &len) != 1)
-		len = 0;
-	for (i = 0; i < len; i++)
-		n += snprintf(out + n, RPC_FINGERPRINT_MAX - (size_t)n, "%02x",
-		              md[i]);
+	if (rpc__fingerprint_x509(cert, out, &e) != 0)
+		out[0] = '\0';
 }
 
 static X509 *pem_cert(const char *pem)
