@@ -281,6 +281,15 @@ void db_feed_notify(struct db_feed *f, uint64_t revision)
 	uv_timer_start(&f->notify_timer, on_notify_timer, 0, 0);
 }
 
+void db_feed_poll_soon(struct db_feed *f)
+{
+	if (f->is_stopped || f->is_polling)
+		return;
+	/* Restarts the repeating timer with a first tick now. */
+	uv_timer_start(&f->poll_timer, on_poll_timer, 0,
+	               uv_timer_get_repeat(&f->poll_timer));
+}
+
 void db_feed_stop(struct db_feed *f)
 {
 	CAIRN_ASSERT(!f->is_stopped);

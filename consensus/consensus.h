@@ -302,6 +302,8 @@ int db_feed_start(struct db *db, unsigned interval_ms, db_feed_cb cb,
                   void *data, struct db_feed **out, struct err *e);
 uint64_t db_feed_revision(const struct db_feed *f);
 void db_feed_notify(struct db_feed *f, uint64_t revision);
+/* Polls at once (after a write of our own) instead of at the next tick. */
+void db_feed_poll_soon(struct db_feed *f);
 /* Stops polling; frees the feed once nothing of it is pending. */
 void db_feed_stop(struct db_feed *f);
 

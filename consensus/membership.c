@@ -186,7 +186,25 @@ int db_membership_remove(struct db_client *c, uint64_t id, struct err *e)
 				                (unsigned long long)id);
 		}
 	}
-	rv = db_remove(c, id, e);
+	/* A leadership change can cut the request short with its outcome
+	 * unknown: look whether the node is gone, else ask again. */
+	for (i = 0; i < TRANSFER_TRIES; i++) {
+		rv = db_remove(c, id, e);
+		if (rv == 0 || (rv != -ECONNABORTED && rv != -ENOTCONN &&
+		                rv != -EHOSTDOWN && rv != -ETIMEDOUT))
+			break;
+		uv_sleep(TRANSFER_RETRY_MS);
+		{
+			struct err ignored;
+
+			if (db_cluster(c, members, MEMBERS_MAX, &n, &ignored) ==
+			            0 &&
+			    find(members, n, id) == NULL) {
+				rv = 0;
+				break;
+			}
+		}
+	}
 	if (rv != 0)
 		return err_wrap(e, "remove node %llu", (unsigned long long)id);
 	LOG_INFO("db", "node removed", "id=%llu", (unsigned long long)id);

@@ -137,6 +137,11 @@ static void answer(struct node_req *r, enum rpc_status status,
 		         rpc_call_method(r->call), e.msg);
 	rpc_conn_kick(rpc_session_conn(rpc_call_session(r->call)));
 	mem_free(payload);
+	/* A change of ours may have moved the revision: learn it now, so the
+	 * members hear of it at once (node/status.c pushes it). */
+	if (status == RPC_STATUS_OK && r->node->cluster != NULL &&
+	    r->node->cluster->feed != NULL)
+		db_feed_poll_soon(r->node->cluster->feed);
 	/* on_done follows and frees r. */
 }
 

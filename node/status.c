@@ -354,6 +354,8 @@ static void refresh_members(struct node_status *s)
 		s->is_members_running = true;
 }
 
+static void on_heartbeat_timer(uv_timer_t *t);
+
 void node_status_on_revision(struct node_cluster *c, uint64_t revision)
 {
 	struct node_status *s = c->status;
@@ -362,6 +364,9 @@ void node_status_on_revision(struct node_cluster *c, uint64_t revision)
 		return;
 	s->revision = revision;
 	refresh_members(s);
+	/* The push of the change feed: tell the members now rather than
+	 * at the next beat (a member busy with a beat hears it then). */
+	on_heartbeat_timer(&s->heartbeat_timer);
 }
 
 /* ------------------------------------------------------- heartbeats */
