@@ -99,7 +99,7 @@ fi
 out=$(on n1 cluster remove n3 2>&1)
 check "remove n3 ($out)" grep -q "removed" <<<"$out"
 check "the two-node cluster keeps working" \
-	wait_for 8 bash -c 'sees n1 "2 1" && on n2 db query "INSERT INTO cluster_secrets (name, value) VALUES ('"'"'two'"'"', '"'"'x'"'"')" | grep -q rows_affected=1'
+	wait_for 8 bash -c 'sees n1 "2 1" && on n2 db query "INSERT OR REPLACE INTO cluster_secrets (name, value) VALUES ('"'"'two'"'"', '"'"'x'"'"')" | grep -q rows_affected=1'
 check "the removed node's certificate is rejected: it has no quorum" \
 	wait_for 8 bash -c '[ "$(view n3 | cut -d" " -f2)" = 0 ]'
 
