@@ -253,7 +253,9 @@ static int cluster_nodes(int argc, char **argv)
 	if (rv == 0) {
 		resp = cairn__cluster_nodes_response__unpack(
 		        NULL, r.payload.len, (void *)r.payload.data);
-		if (resp != NULL) {
+		if (resp != NULL && output_json) {
+			rv = print_json(&resp->base);
+		} else if (resp != NULL) {
 			printf("%-16s %-20s %-16s %-8s\n", "NAME", "NODEID",
 			       "IP", "ROLE");
 			for (i = 0; i < resp->n_nodes; i++)
@@ -302,9 +304,24 @@ static int cluster_status(int argc, char **argv)
 			const Cairn__ClusterStatusEntry *x = resp->entries[i];
 
 			if (strcmp(x->type, "cluster") == 0) {
+				size_t k;
+				unsigned voters = 0, online = 0;
+
+				for (k = 0; k < resp->n_entries; k++) {
+					const Cairn__ClusterStatusEntry *y =
+					        resp->entries[k];
+
+					if (y->role != NULL &&
+					    strcmp(y->role, "voter") == 0) {
+						voters++;
+						online += y->online;
+					}
+				}
 				printf("Cluster:    %s\n", x->name);
 				printf("Quorate:    %s\n",
 				       x->quorate ? "yes" : "no");
+				printf("Votes:      %u of %u voters online\n",
+				       online, voters);
 				printf("Members:    %u\n", x->nodes);
 				printf("Revision:   %llu\n\n",
 				       (unsigned long long)x->version);
