@@ -442,7 +442,10 @@ static int cluster_start(struct node_cluster *c, bool bootstrap, struct err *e)
 	rv = node_status_start(c, e);
 	if (rv != 0)
 		return rv;
-	return node_rpc_start_tls(c->node, c->rpc_ctx, &c->rpc, e);
+	rv = node_rpc_start_tls(c->node, c->rpc_ctx, &c->rpc, e);
+	if (rv != 0)
+		return rv;
+	return node_api_start(c, e);
 }
 
 /* ---- teardown: RPC server, DB thread, dqlite node (off the loop: its
@@ -486,6 +489,11 @@ static void on_status_stopped(struct node_cluster *c)
 	teardown_step(c);
 }
 
+static void on_api_stopped(struct node_cluster *c)
+{
+	teardown_step(c);
+}
+
 static void on_rpc_stopped(void *data)
 {
 	struct node_cluster *c = data;
@@ -506,6 +514,10 @@ static void teardown_step(struct node_cluster *c)
 {
 	struct err e;
 
+	if (c->api != NULL) {
+		node_api_stop(c, on_api_stopped);
+		return;
+	}
 	if (c->rpc != NULL) {
 		rpc_server_stop(c->rpc, on_rpc_stopped, c);
 		return;

@@ -29,6 +29,9 @@ const struct conf_key node_config_keys[] = {
         KEY(db_listen, CONF_ADDRESS, "0.0.0.0:8017", 0, 0,
             "database replication between nodes (mutual TLS)"),
         KEY(api_listen, CONF_ADDRESS, "0.0.0.0:8006", 0, 0, "REST API (HTTPS)"),
+        KEY(api_http2, CONF_BOOL, "0", 0, 0,
+            "offer HTTP/2 on the REST API (h2o 2.2.5 has no fix for the "
+            "HTTP/2 rapid reset attack)"),
         KEY(address, CONF_STRING, NULL, 0, 45,
             "the IPv4 address other nodes reach this node at (default: the "
             "host of rpc_listen, when that is not 0.0.0.0)"),

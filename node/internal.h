@@ -12,6 +12,7 @@ enum node_state { NODE_CREATED, NODE_RUNNING, NODE_STOPPING, NODE_STOPPED };
 #define MEMBERS_MAX 64
 
 struct node_status; /* node/status.c */
+struct node_api;    /* node/api.c */
 
 /* The node's part of a cluster (node/cluster.c). */
 struct node_cluster {
@@ -34,6 +35,7 @@ struct node_cluster {
 	struct db *db;
 	struct db_feed *feed;
 	struct rpc_server *rpc;
+	struct node_api *api; /* node/api.c: the REST API, HTTPS */
 	/* Revoked certificate fingerprints, from revoked_certs; read by the
 	 * TLS handshakes on the loop, replaced on the loop. */
 	char (*revoked)[RPC_FINGERPRINT_MAX];
@@ -129,10 +131,33 @@ bool node_status_quorum_without(struct node_cluster *c, const char *name,
 /* Our lease write committed within the last 2 s: a majority of voters
  * acknowledged a write of ours just now. */
 bool node_status_has_recent_commit(const struct node_cluster *c);
+/* Room for one /cluster/status answer (about 20 KiB: allocate it). */
+struct node_status_storage {
+	Cairn__ClusterStatusEntry entries[MEMBERS_MAX + 1];
+	Cairn__ClusterStatusEntry *ptrs[MEMBERS_MAX + 1];
+	char ids[MEMBERS_MAX][80];
+};
+/* Fills resp with Proxmox's /cluster/status as this node sees it now, for
+ * the RPC and the REST API alike. Strings point into c and st: use resp
+ * before returning to the loop. -ENOTCONN when not in a cluster. */
+int node_status_fill(struct node_cluster *c, Cairn__ClusterStatusResponse *resp,
+                     struct node_status_storage *st);
 void node_cluster_status(struct node_req *r);
 void node_heartbeat(struct node_req *r);
 void node_cluster_remove(struct node_req *r);
 void node_cluster_leave(struct node_req *r);
+
+/* Is `name` in the member list? */
+bool node_status_has_member(struct node_cluster *c, const char *name);
+
+/* ------------------------------------------------------ api.c */
+
+/* Starts the REST API on config->api_listen with the node's TLS identity
+ * (c->api is set even on failure: stop it). Unauthenticated for now. */
+int node_api_start(struct node_cluster *c, struct err *e);
+/* Stops accepting, lets requests in flight finish (up to 2 s), then cb;
+ * c->api is NULL from then on. */
+void node_api_stop(struct node_cluster *c, void (*cb)(struct node_cluster *c));
 
 /* Writes a file atomically (temp + fsync + rename) with mode. */
 int node__write_file(const char *path, const char *text, mode_t mode,

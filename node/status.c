@@ -128,6 +128,12 @@ bool node_status_quorum_without(struct node_cluster *c, const char *name,
 	return all > 0 && on * 2 > all;
 }
 
+bool node_status_has_member(struct node_cluster *c, const char *name)
+{
+	return c != NULL && c->status != NULL &&
+	       find_member(c->status, name) != NULL;
+}
+
 bool node_status_is_settled(const struct node_cluster *c)
 {
 	return c->status != NULL && c->status->has_lease_result;
@@ -680,22 +686,16 @@ void node_status_stop(struct node_cluster *c,
 
 /* ----------------------------------------------------------- status */
 
-void node_cluster_status(struct node_req *r)
+int node_status_fill(struct node_cluster *c, Cairn__ClusterStatusResponse *resp,
+                     struct node_status_storage *st)
 {
-	struct node_cluster *c = r->node->cluster;
 	struct node_status *s;
-	Cairn__ClusterStatusResponse resp =
-	        CAIRN__CLUSTER_STATUS_RESPONSE__INIT;
-	Cairn__ClusterStatusEntry entries[MEMBERS_MAX + 1];
-	Cairn__ClusterStatusEntry *ptrs[MEMBERS_MAX + 1];
-	char ids[MEMBERS_MAX][80];
+	Cairn__ClusterStatusEntry *entries = st->entries;
 	unsigned i;
 
-	if (c == NULL || c->status == NULL) {
-		node_req_fail(r, RPC_STATUS_FAILED_PRECONDITION,
-		              "this node is not in a cluster");
-		return;
-	}
+	cairn__cluster_status_response__init(resp);
+	if (c == NULL || c->status == NULL)
+		return -ENOTCONN;
 	s = c->status;
 	cairn__cluster_status_entry__init(&entries[0]);
 	entries[0].type = "cluster";
@@ -707,15 +707,15 @@ void node_cluster_status(struct node_req *r)
 	entries[0].quorate = node_status_is_quorate(c, NULL, NULL);
 	entries[0].has_version = true;
 	entries[0].version = s->revision;
-	ptrs[0] = &entries[0];
+	st->ptrs[0] = &entries[0];
 	for (i = 0; i < s->n; i++) {
 		struct member *m = s->members[i];
 		Cairn__ClusterStatusEntry *x = &entries[i + 1];
 
 		cairn__cluster_status_entry__init(x);
-		snprintf(ids[i], sizeof ids[i], "node/%s", m->name);
+		snprintf(st->ids[i], sizeof st->ids[i], "node/%s", m->name);
 		x->type = "node";
-		x->id = ids[i];
+		x->id = st->ids[i];
 		x->name = m->name;
 		x->has_nodeid = true;
 		x->nodeid = m->id;
@@ -732,9 +732,29 @@ void node_cluster_status(struct node_req *r)
 			x->has_skew_ms = true;
 			x->skew_ms = m->skew_ms;
 		}
-		ptrs[i + 1] = x;
+		st->ptrs[i + 1] = x;
 	}
-	resp.n_entries = s->n + 1;
-	resp.entries = ptrs;
+	resp->n_entries = s->n + 1;
+	resp->entries = st->ptrs;
+	return 0;
+}
+
+void node_cluster_status(struct node_req *r)
+{
+	Cairn__ClusterStatusResponse resp;
+	struct node_status_storage *st = mem_alloc(sizeof *st);
+
+	if (st == NULL) {
+		node_req_fail(r, RPC_STATUS_RESOURCE_EXHAUSTED,
+		              "out of memory");
+		return;
+	}
+	if (node_status_fill(r->node->cluster, &resp, st) != 0) {
+		mem_free(st);
+		node_req_fail(r, RPC_STATUS_FAILED_PRECONDITION,
+		              "this node is not in a cluster");
+		return;
+	}
 	node_req_reply(r, &resp.base);
+	mem_free(st);
 }

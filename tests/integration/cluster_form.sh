@@ -167,8 +167,8 @@ else
 	not_ok "a plaintext dqlite client gets nothing from the database port" "reply: $reply"
 fi
 listeners=$(ss -Hltn | awk '{print $4}' | grep -c "^127\.0\.$net\.")
-check "each agent listens on TCP only on its RPC and database ports ($listeners)" \
-	test "$listeners" = 8
+check "each agent listens on TCP only on its RPC, database and API ports ($listeners)" \
+	test "$listeners" = 12
 abstract=0
 for i in 1 2 3 4; do
 	pid=$(cat "$dir/n$i/run/cairnd.pid")
