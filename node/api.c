@@ -25,6 +25,7 @@
 
 #include "node/api_error.h"
 #include "node/api_route.h"
+#include "node/hoststat.h"
 #include "node/internal.h"
 
 #define API_BODY_MAX       (1u << 20)
@@ -44,6 +45,8 @@ struct node_api {
 	bool has_ctx, has_listener, is_stopping, is_disposed;
 	unsigned nconns;
 	void (*stopped_cb)(struct node_cluster *c);
+	struct host_stat last_sample; /* for CPU use between two requests */
+	bool has_sample;
 };
 
 struct api_conn {
@@ -141,6 +144,61 @@ static int route_node_storage(struct node_api *a, const ProtobufCMessage *req,
 	return rv != 0 ? rv : api_reply_data(r, json_array(), e);
 }
 
+/* GET /nodes/{node}/status, Proxmox's shape, for this node. Another
+ * node's answer needs forwarding (not built yet): refused clearly. */
+static int route_node_status(struct node_api *a, const ProtobufCMessage *req,
+                             struct api_reply *r, struct err *e)
+{
+	const Cairn__NodeStatusRequest *q = (const void *)req;
+	const char *self = a->cluster->node->config->node_name;
+	struct host_stat s;
+	char load[3][16], pveversion[96];
+	json_t *data;
+	double cpu;
+	int rv, i;
+
+	rv = check_node(a, q->node, e);
+	if (rv != 0)
+		return rv;
+	if (strcmp(q->node, self) != 0)
+		return err_set(e, -EREMOTE,
+		               "the status of node '%s' is "
+		               "answered by that node: ask it "
+		               "(forwarding is not built yet)",
+		               q->node);
+	rv = host_stat_read(&s, e);
+	if (rv != 0)
+		return rv;
+	cpu = a->has_sample ? host_cpu_fraction(&a->last_sample, &s) : 0;
+	a->last_sample = s;
+	a->has_sample = true;
+	for (i = 0; i < 3; i++)
+		snprintf(load[i], sizeof load[i], "%.2f", s.loadavg[i]);
+	/* Proxmox's "pve-manager/X.Y.Z/hash": the API level we follow. */
+	snprintf(pveversion, sizeof pveversion, "pve-manager/%s.0/%s",
+	         PROTO_PVE_API_LEVEL, cairn_repoid());
+	data = json_pack(
+	        "{s:I, s:[s,s,s], s:f, s:{s:s, s:i, s:i, s:i}, "
+	        "s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I}, "
+	        "s:{s:I, s:I, s:I, s:I}, s:s, s:s}",
+	        "uptime", (json_int_t)s.uptime_s, "loadavg", load[0], load[1],
+	        load[2], "cpu", cpu, "cpuinfo", "model", s.cpu_model, "cpus",
+	        (int)s.cpus, "cores", (int)s.cpus, "sockets", 1, "memory",
+	        "total", (json_int_t)s.mem_total, "used",
+	        (json_int_t)s.mem_used, "free",
+	        (json_int_t)(s.mem_total - s.mem_used), "available",
+	        (json_int_t)(s.mem_total - s.mem_used), "swap", "total",
+	        (json_int_t)s.swap_total, "used", (json_int_t)s.swap_used,
+	        "free", (json_int_t)s.swap_free, "rootfs", "total",
+	        (json_int_t)s.root_total, "used", (json_int_t)s.root_used,
+	        "avail", (json_int_t)s.root_avail, "free",
+	        (json_int_t)(s.root_total - s.root_used), "kversion",
+	        s.kversion, "pveversion", pveversion);
+	if (data == NULL)
+		return err_set(e, -ENOMEM, "out of memory");
+	return api_reply_data(r, data, e);
+}
+
 static const struct route_def def_version = {
         &cairn__version_request__descriptor, route_version};
 static const struct route_def def_cluster_status = {
@@ -152,7 +210,11 @@ static const struct route_def def_node_lxc = {
 static const struct route_def def_node_storage = {
         &cairn__node_storage_request__descriptor, route_node_storage};
 
+static const struct route_def def_node_status = {
+        &cairn__node_status_request__descriptor, route_node_status};
+
 static const struct api_route routes[] = {
+        {API_GET, "/nodes/{node}/status", &def_node_status},
         {API_GET, "/version", &def_version},
         {API_GET, "/cluster/status", &def_cluster_status},
         {API_GET, "/nodes/{node}/qemu", &def_node_guests},
@@ -169,6 +231,8 @@ static int status_of_errno(int code)
 		return 404;
 	case -ENOTCONN:
 		return 503;
+	case -EREMOTE:
+		return 501;
 	default:
 		return api_http_status(node_status_from_errno(code));
 	}

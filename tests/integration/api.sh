@@ -155,4 +155,21 @@ cs_two() {
 }
 check "n1's /cluster/status shows n3 offline" wait_for 10 cs_two
 
+# --- /nodes/{node}/status -------------------------------------------------
+json=$(api 2 /nodes/n2/status)
+check "GET /nodes/n2/status on n2: 200 with Proxmox's keys and types" \
+	jq_true '.data | (.uptime | type) == "number" and (.loadavg | length) == 3
+		and (.loadavg[0] | type) == "string" and (.cpu | type) == "number"
+		and .cpuinfo.cpus >= 1 and .memory.total > 0 and .memory.used <= .memory.total
+		and .swap.total >= 0 and .rootfs.total > 0
+		and (.kversion | startswith("Linux")) and (.pveversion | startswith("pve-manager/9.0"))' <<<"$json"
+check "its code is 200" test "$(code)" = 200
+api 1 /nodes/n2/status >/dev/null
+check "asking n1 for n2's status says it is not forwarded yet (501 $(status_line))" \
+	bash -c "[ '$(code)' = 501 ] && grep -q 'forwarding is not built yet' <<<'$(status_line)'"
+api 1 /nodes/n9/status >/dev/null
+line=$(status_line)
+check "an unknown node is 404 naming it" \
+	test "$(code)" = 404 -a "$line" = "HTTP/1.1 404 no such cluster node 'n9'"
+
 done_testing
