@@ -355,6 +355,7 @@ static void on_revision(struct db_feed *f, uint64_t revision, void *data)
 	(void)f;
 	reload_revoked(data);
 	node_status_on_revision(data, revision);
+	node_api_on_revision(data, revision);
 }
 
 /* Starts the node's TLS identity, tunnel, dqlite node, DB thread and RPC

@@ -32,6 +32,10 @@ const struct conf_key node_config_keys[] = {
         KEY(api_http2, CONF_BOOL, "0", 0, 0,
             "offer HTTP/2 on the REST API (h2o 2.2.5 has no fix for the "
             "HTTP/2 rapid reset attack)"),
+        KEY(api_static_dir, CONF_PATH, NULL, 0, 0,
+            "serve this directory's files at /static/ on the REST API's "
+            "listener, unauthenticated (for benchmarks: the ceiling of the "
+            "same TLS and headers; unset: nothing is served there)"),
         KEY(address, CONF_STRING, NULL, 0, 45,
             "the IPv4 address other nodes reach this node at (default: the "
             "host of rpc_listen, when that is not 0.0.0.0)"),

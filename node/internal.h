@@ -150,6 +150,20 @@ void node_cluster_leave(struct node_req *r);
 /* Is `name` in the member list? */
 bool node_status_has_member(struct node_cluster *c, const char *name);
 
+struct res_node; /* node/resources.h */
+/* The members as /nodes and /cluster/resources show them: up to max rows
+ * with liveness and the last runtime push (pointers valid until control
+ * returns to the loop). *generation moves whenever a figure changed,
+ * *online_mask has bit i set when row i is online. */
+size_t node_status_res_nodes(struct node_cluster *c, struct res_node *out,
+                             size_t max, uint64_t *generation,
+                             uint64_t *online_mask);
+/* The kept-open connection to member `name`, for forwarding: -ENOENT when
+ * it is no member, -EHOSTDOWN when offline (*silent_ms since we last
+ * heard it; UINT64_MAX: never), -ENOTCONN when not connected right now. */
+int node_status_peer(struct node_cluster *c, const char *name,
+                     struct rpc_conn **conn, uint64_t *silent_ms);
+
 /* ------------------------------------------------------ api.c */
 
 /* Starts the REST API on config->api_listen with the node's TLS identity
@@ -158,6 +172,10 @@ int node_api_start(struct node_cluster *c, struct err *e);
 /* Stops accepting, lets requests in flight finish (up to 2 s), then cb;
  * c->api is NULL from then on. */
 void node_api_stop(struct node_cluster *c, void (*cb)(struct node_cluster *c));
+/* The change feed moved: the API's view of the DB reloads. */
+void node_api_on_revision(struct node_cluster *c, uint64_t revision);
+/* cairn.Node/ApiForward: answers a REST request forwarded by a member. */
+void node_api_forward(struct node_req *r);
 
 /* Writes a file atomically (temp + fsync + rename) with mode. */
 int node__write_file(const char *path, const char *text, mode_t mode,

@@ -15,12 +15,16 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "node/hoststat.h"
 #include "node/internal.h"
+#include "node/resources.h"
 
 #define HEARTBEAT_MS       500
 #define ONLINE_MS          2000
 #define LEASE_MS           1000
 #define CONNECT_TIMEOUT_MS 1500
+#define RUNTIME_MS         1000 /* the live status channel's period */
+#define RUNTIME_PACKED_MAX (256 * 1024)
 
 struct member {
 	uint32_t id; /* nodes.id: small, Proxmox's nodeid */
@@ -39,6 +43,9 @@ struct member {
 	int64_t sent_wall_ms;
 	struct node_status *status;
 	bool is_gone; /* left the member list; freed once its conn closed */
+	/* the live status channel */
+	Cairn__NodeRuntime *runtime; /* its last push; owned; NULL: none */
+	uint64_t runtime_sent_ms;    /* ours to it, monotonic */
 };
 
 struct node_status {
@@ -67,6 +74,12 @@ struct node_status {
 	bool members_again;
 	struct db_rows members_rows;
 	void (*stopped_cb)(struct node_cluster *c);
+	/* our own runtime figures, sampled every RUNTIME_MS */
+	Cairn__NodeRuntime own;
+	struct host_stat last_sample;
+	bool has_sample;
+	uint64_t sampled_ms;
+	uint64_t generation; /* bumped whenever any runtime figure changed */
 };
 
 static uint64_t now_ms(void)
@@ -94,6 +107,13 @@ static bool is_online(const struct node_status *s, const struct member *m)
 	if (is_self(s, m))
 		return true;
 	return m->last_seen_ms != 0 && now_ms() - m->last_seen_ms < ONLINE_MS;
+}
+
+static void member_free(struct member *m)
+{
+	if (m->runtime != NULL)
+		cairn__node_runtime__free_unpacked(m->runtime, NULL);
+	mem_free(m);
 }
 
 static struct member *find_member(struct node_status *s, const char *name)
@@ -264,7 +284,7 @@ static void retire(struct node_status *s, struct member *m)
 {
 	m->is_gone = true;
 	if (m->conn == NULL && !m->is_in_flight) {
-		mem_free(m);
+		member_free(m);
 		return;
 	}
 	s->gone++;
@@ -391,7 +411,7 @@ static void on_heartbeat_done(struct rpc_call *call, enum rpc_status status,
 	if (m->is_gone) {
 		if (m->conn == NULL) {
 			s->gone--;
-			mem_free(m);
+			member_free(m);
 			maybe_stopped(s);
 		}
 		return;
@@ -417,7 +437,8 @@ static void send_heartbeat(struct member *m)
 {
 	struct node_status *s = m->status;
 	Cairn__HeartbeatRequest req = CAIRN__HEARTBEAT_REQUEST__INIT;
-	uint8_t packed[128];
+	uint64_t now = now_ms();
+	uint8_t *packed;
 	size_t len;
 	struct err e;
 
@@ -427,15 +448,27 @@ static void send_heartbeat(struct member *m)
 	req.wall_ms = m->sent_wall_ms;
 	req.has_revision = true;
 	req.revision = s->revision;
-	if (protobuf_c_message_get_packed_size(&req.base) > sizeof packed)
+	/* The live status channel rides every other beat. */
+	if (s->has_sample && now - m->runtime_sent_ms >= RUNTIME_MS - 100)
+		req.runtime = &s->own;
+	len = protobuf_c_message_get_packed_size(&req.base);
+	if (len > RUNTIME_PACKED_MAX) {
+		req.runtime = NULL;
+		len = protobuf_c_message_get_packed_size(&req.base);
+	}
+	packed = mem_alloc(len);
+	if (packed == NULL)
 		return;
 	len = protobuf_c_message_pack(&req.base, packed);
 	if (rpc_call_start(&m->call, rpc_conn_session(m->conn), &heartbeat_cbs,
 	                   RPC_CALL_UNARY, "cairn.Node/Heartbeat", packed, len,
 	                   ONLINE_MS, &e) == 0) {
 		m->is_in_flight = true;
+		if (req.runtime != NULL)
+			m->runtime_sent_ms = now;
 		rpc_conn_kick(m->conn);
 	}
+	mem_free(packed);
 }
 
 static void on_peer_ready(struct rpc_conn *c, int status, void *data)
@@ -459,10 +492,43 @@ static void on_peer_closed(struct rpc_conn *c, int status, void *data)
 	m->is_conn_ready = false;
 	if (m->is_gone && !m->is_in_flight) {
 		s->gone--;
-		mem_free(m);
+		member_free(m);
 	}
 	if (s->is_stopping)
 		maybe_stopped(s);
+}
+
+/* Our node's figures for the live status channel: small /proc reads and
+ * one statvfs, on the loop once a second. */
+static void sample_runtime(struct node_status *s)
+{
+	struct host_stat h;
+	struct err e;
+
+	s->sampled_ms = now_ms();
+	if (host_stat_read(&h, &e) != 0) {
+		LOG_WARN("status", "cannot read the host's figures",
+		         "error=\"%s\"", e.msg);
+		return;
+	}
+	cairn__node_runtime__init(&s->own);
+	s->own.has_cpu = true;
+	s->own.cpu = s->has_sample ? host_cpu_fraction(&s->last_sample, &h) : 0;
+	s->own.has_maxcpu = true;
+	s->own.maxcpu = h.cpus;
+	s->own.has_mem = true;
+	s->own.mem = h.mem_used;
+	s->own.has_maxmem = true;
+	s->own.maxmem = h.mem_total;
+	s->own.has_disk = true;
+	s->own.disk = h.root_used;
+	s->own.has_maxdisk = true;
+	s->own.maxdisk = h.root_total;
+	s->own.has_uptime = true;
+	s->own.uptime = (uint64_t)h.uptime_s;
+	s->last_sample = h;
+	s->has_sample = true;
+	s->generation++;
 }
 
 static void on_heartbeat_timer(uv_timer_t *t)
@@ -474,6 +540,8 @@ static void on_heartbeat_timer(uv_timer_t *t)
 
 	if (s->is_stopping)
 		return;
+	if (now_ms() - s->sampled_ms >= RUNTIME_MS - 100)
+		sample_runtime(s);
 	for (i = 0; i < s->n; i++) {
 		struct member *m = s->members[i];
 
@@ -509,6 +577,13 @@ void node_heartbeat(struct node_req *r)
 	m = find_member(c->status, r->peer->name);
 	if (m != NULL)
 		m->last_seen_ms = now_ms();
+	if (m != NULL && req->runtime != NULL) {
+		if (m->runtime != NULL)
+			cairn__node_runtime__free_unpacked(m->runtime, NULL);
+		m->runtime = req->runtime; /* taken from the request */
+		req->runtime = NULL;
+		c->status->generation++;
+	}
 	if (req->has_revision && req->revision > c->status->revision &&
 	    c->feed != NULL)
 		db_feed_notify(c->feed, req->revision);
@@ -653,7 +728,7 @@ void node_status_free(struct node_cluster *c)
 	if (s == NULL)
 		return;
 	for (i = 0; i < s->n; i++)
-		mem_free(s->members[i]);
+		member_free(s->members[i]);
 	c->status = NULL;
 	mem_free(s);
 }
@@ -757,4 +832,60 @@ void node_cluster_status(struct node_req *r)
 	}
 	node_req_reply(r, &resp.base);
 	mem_free(st);
+}
+
+/* ------------------------------------------------ for the REST API */
+
+size_t node_status_res_nodes(struct node_cluster *c, struct res_node *out,
+                             size_t max, uint64_t *generation,
+                             uint64_t *online_mask)
+{
+	struct node_status *s = c != NULL ? c->status : NULL;
+	size_t i, n = 0;
+
+	*generation = 0;
+	*online_mask = 0;
+	if (s == NULL)
+		return 0;
+	*generation = s->generation;
+	for (i = 0; i < s->n && n < max; i++) {
+		const struct member *m = s->members[i];
+		struct res_node *r = &out[n];
+
+		if (m == NULL)
+			continue;
+		memset(r, 0, sizeof *r);
+		snprintf(r->name, sizeof r->name, "%s", m->name);
+		r->nodeid = m->id;
+		r->is_online = is_online(s, m);
+		if (is_self(s, m))
+			r->runtime = s->has_sample ? &s->own : NULL;
+		else
+			r->runtime = m->runtime;
+		if (r->is_online && n < 64)
+			*online_mask |= UINT64_C(1) << n;
+		n++;
+	}
+	return n;
+}
+
+int node_status_peer(struct node_cluster *c, const char *name,
+                     struct rpc_conn **conn, uint64_t *silent_ms)
+{
+	struct node_status *s = c != NULL ? c->status : NULL;
+	struct member *m = s != NULL ? find_member(s, name) : NULL;
+
+	*conn = NULL;
+	*silent_ms = 0;
+	if (m == NULL)
+		return -ENOENT;
+	if (!is_online(s, m)) {
+		*silent_ms = m->last_seen_ms != 0 ? now_ms() - m->last_seen_ms
+		                                  : UINT64_MAX;
+		return -EHOSTDOWN;
+	}
+	if (m->conn == NULL || !m->is_conn_ready)
+		return -ENOTCONN;
+	*conn = m->conn;
+	return 0;
 }

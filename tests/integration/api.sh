@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The REST API over HTTPS on a 3-node loopback cluster: /version and
-# /cluster/status from every node, Proxmox's error conventions (reason
-# phrase, JSON body, 400 with `errors`), the 1 MiB body limit, and a
-# clean stop with the listener open.
+# The REST API over HTTPS on a 3-node loopback cluster: every path from
+# every node (forwarding to the node that answers), /cluster/resources,
+# /nodes and /cluster/nextid, a change seen everywhere within 500 ms,
+# Proxmox's error conventions (reason phrase, JSON body, 400 with
+# `errors`), the 1 MiB body limit, a frozen or stopped node failing fast,
+# and a clean stop with the listener open.
 set -u
 source "$(dirname "$0")/tap.sh"
 
@@ -102,6 +104,85 @@ json=$(api 1 /nodes/n9/qemu)
 check "an unknown node is 404 naming it ($(status_line))" \
 	answered 404 "HTTP/1.1 404 no such cluster node 'n9'"
 
+# ---- forwarding: a node's own paths are answered by that node
+answered_by() { grep -i '^cairn-node:' "$dir/headers" | tr -d '\r' | awk '{print $2}'; }
+for i in 1 2 3; do
+	for t in 1 2 3; do
+		json=$(api "$i" "/nodes/n$t/status")
+		check "n$i: GET /nodes/n$t/status is 200, answered by n$t ($(code) $(answered_by))" \
+			bash -c "[ '$(code)' = 200 ] && [ '$(answered_by)' = n$t ] && jq -e '.data.memory.total > 0' <<<'$json' >/dev/null"
+	done
+done
+json=$(api 1 '/nodes/n3/qemu?full=maybe')
+check "parameters are checked before forwarding: 400 from n1 ($(answered_by): $json)" \
+	bash -c "[ '$(code)' = 400 ] && [ '$(answered_by)' = n1 ] && jq -e '.errors.full | type == \"string\"' <<<'$json' >/dev/null"
+
+# ---- /cluster/resources, /nodes, /cluster/nextid
+res_nodes_ok() {
+	local json
+	json=$(api "$1" /cluster/resources) || return 1
+	[ "$(code)" = 200 ] && jq_true '[.data[] | select(.type == "node" and .status == "online" and .maxcpu >= 1 and .maxmem > 0 and (.cpu | type) == "number" and .uptime > 0)] | length == 3' <<<"$json"
+}
+for i in 1 2 3; do
+	check "n$i: /cluster/resources lists 3 online nodes with live figures" \
+		wait_for 10 res_nodes_ok "$i"
+done
+cfg='{"name":"web","memory":"2048","cores":"2","sockets":"2","scsi0":"local:100/vm-100-disk-0.raw,size=32G","tags":"a,b"}'
+cairn_on 2 db query "INSERT INTO guests (vmid, type, node, config, digest) VALUES (100, 'qemu', 'n1', '$cfg', 'd1')" >/dev/null
+t0=$(date +%s%N)
+seen_100() { api "$1" /cluster/resources >/dev/null && jq_true '.data[] | select(.id == "qemu/100")' "$dir/body"; }
+worst=0
+for i in 1 3; do
+	if wait_for 5 seen_100 "$i"; then
+		ms=$((($(date +%s%N) - t0) / 1000000))
+		[ "$ms" -gt "$worst" ] && worst=$ms
+		ok "a guest written through n2 shows on n$i after $ms ms"
+	else
+		not_ok "a guest written through n2 shows on n$i"
+		worst=99999
+	fi
+done
+check "... on every node within 500 ms (worst $worst ms, curl start-up included)" \
+	test "$worst" -le 500
+json=$(api 3 /cluster/resources)
+check "a guest row has Proxmox's keys and types ($(jq -c '.data[] | select(.id == "qemu/100")' <<<"$json"))" \
+	jq_true '.data[] | select(.id == "qemu/100") | .type == "qemu" and .vmid == 100 and .node == "n1" and .name == "web" and .status == "stopped" and .template == 0 and .maxmem == 2147483648 and .maxcpu == 4 and .maxdisk == 34359738368 and .mem == 0 and (.cpu | type) == "number" and .tags == "a;b" and (has("lock") | not) and (has("hastate") | not)' <<<"$json"
+json=$(api 1 '/cluster/resources?type=vm')
+check "?type=vm lists guests only" \
+	jq_true '(.data | length) == 1 and .data[0].type == "qemu"' <<<"$json"
+json=$(api 1 '/cluster/resources?type=node')
+check "?type=node lists nodes only" \
+	jq_true '(.data | length) == 3 and all(.data[]; .type == "node")' <<<"$json"
+json=$(api 1 '/cluster/resources?type=disk')
+check "?type=disk is 400 naming the parameter ($json)" \
+	code_and_jq 400 '.errors.type | test("enumeration")'
+json=$(api 2 /nodes)
+check "GET /nodes: 3 online rows with Proxmox's keys ($(jq -c '.data[0]' <<<"$json"))" \
+	jq_true '(.data | length) == 3 and all(.data[]; .status == "online" and .type == "node" and .id == "node/" + .node and .maxcpu >= 1 and .maxmem > 0 and (.ssl_fingerprint | test("^([0-9A-F]{2}:){31}[0-9A-F]{2}$")))' <<<"$json"
+json=$(api 3 /cluster/nextid)
+check "GET /cluster/nextid answers the string \"101\" ($json)" \
+	code_and_jq 200 '.data == "101"'
+json=$(api 3 '/cluster/nextid?vmid=100')
+check "?vmid=100 (taken) is 400 VM 100 already exists ($json)" \
+	code_and_jq 400 '.errors.vmid == "VM 100 already exists"'
+json=$(api 3 '/cluster/nextid?vmid=150')
+check "?vmid=150 (free) answers \"150\"" code_and_jq 200 '.data == "150"'
+json=$(api 3 '/cluster/nextid?vmid=abc')
+check "?vmid=abc is 400 naming vmid" code_and_jq 400 '.errors.vmid | type == "string"'
+
+# ---- a node that froze: forwarding fails within 3 s, then recovers
+pid3=$(cat "$dir/n3/run/cairnd.pid")
+kill -STOP "$pid3"
+t0=$(date +%s%N)
+api 1 /nodes/n3/status >/dev/null
+ms=$((($(date +%s%N) - t0) / 1000000))
+kill -CONT "$pid3"
+line=$(status_line)
+check "a call for a node frozen just now fails within 3 s with 503 ($ms ms: $line)" \
+	test "$(code)" = 503 -a "$ms" -le 3000 -a "${line#*node \'n3\'}" != "$line"
+n3_back() { api 1 /nodes/n3/status >/dev/null && [ "$(code)" = 200 ]; }
+check "it answers again once the node runs" wait_for 10 n3_back
+
 # ---- errors: reason phrase, body, status
 json=$(api 1 /nodes/n1/nothing)
 check "an unknown path is 501 with the error in the status line ($(status_line))" \
@@ -154,6 +235,19 @@ cs_two() {
 	jq_true '[.data[] | select(.type == "node" and .online == 1)] | length == 2' <<<"$json"
 }
 check "n1's /cluster/status shows n3 offline" wait_for 10 cs_two
+t0=$(date +%s%N)
+api 1 /nodes/n3/status >/dev/null
+ms=$((($(date +%s%N) - t0) / 1000000))
+line=$(status_line)
+check "a call for the stopped node fails at once with 503 naming it ($ms ms: $line)" \
+	test "$(code)" = 503 -a "$ms" -le 1000 -a "${line#*node \'n3\' is offline}" != "$line"
+cairn_on 1 db query "INSERT INTO guests (vmid, type, node, config, digest) VALUES (101, 'lxc', 'n3', '{\"hostname\":\"ct\"}', 'd2')" >/dev/null
+unknown_101() { api "$1" /cluster/resources >/dev/null && jq_true '.data[] | select(.id == "lxc/101") | .status == "unknown" and .name == "ct"' "$dir/body"; }
+check "a guest of the offline node stays listed with status unknown" \
+	wait_for 5 unknown_101 2
+json=$(api 2 /nodes)
+check "GET /nodes shows n3 offline" \
+	jq_true '.data[] | select(.node == "n3") | .status == "offline"' <<<"$json"
 
 # --- /nodes/{node}/status -------------------------------------------------
 json=$(api 2 /nodes/n2/status)
@@ -164,9 +258,6 @@ check "GET /nodes/n2/status on n2: 200 with Proxmox's keys and types" \
 		and .swap.total >= 0 and .rootfs.total > 0
 		and (.kversion | startswith("Linux")) and (.pveversion | startswith("pve-manager/9.0"))' <<<"$json"
 check "its code is 200" test "$(code)" = 200
-api 1 /nodes/n2/status >/dev/null
-check "asking n1 for n2's status says it is not forwarded yet (501 $(status_line))" \
-	bash -c "[ '$(code)' = 501 ] && grep -q 'forwarding is not built yet' <<<'$(status_line)'"
 api 1 /nodes/n9/status >/dev/null
 line=$(status_line)
 check "an unknown node is 404 naming it" \
