@@ -15,8 +15,6 @@
  * synchronously; handlers that wait on the DB or other nodes will need an
  * answer-later request (h2o_req_t stays valid until h2o_send) and a 10 s
  * deadline timer (DESIGN.md §6). */
-#define H2O_USE_LIBUV 1
-#include <h2o.h>
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -24,128 +22,11 @@
 #include <stdarg.h>
 #include <string.h>
 
-#include "node/api_error.h"
-#include "node/api_route.h"
-#include "node/hoststat.h"
-#include "node/internal.h"
-#include "node/resources.h"
-
-#define API_BODY_MAX       (1u << 20)
-#define API_REQ_TIMEOUT_MS 10000 /* reading a request, idle keep-alive */
-#define API_CONNS_MAX      1024
-#define API_DRAIN_MS       2000  /* graceful stop: connections may finish */
-#define API_DEADLINE_MS    10000 /* every call answers within this */
+#include "node/api_internal.h"
 
 static void maybe_stopped(struct node_api *a);
 
-/* One load of the config DB's rows that /cluster/resources, /nodes and
- * /cluster/nextid show, parsed on the DB thread. */
-struct view_snap {
-	uint64_t revision;
-	struct res_guest *guests; /* by vmid */
-	size_t nguests;
-	struct res_storage *storage;
-	size_t nstorage;
-	struct {
-		char name[64];
-		char fingerprint[96];
-	} * fingerprints;
-	size_t nfingerprints;
-};
-
-/* A serialized answer, valid while the inputs it was built from are. */
-struct view_cache {
-	char *body; /* {"data": [...]}, mem_alloc'd; NULL: none */
-	size_t len;
-	const struct view_snap *snap;
-	uint64_t generation, online_mask;
-};
-
-enum {
-	CACHE_RES_ALL,
-	CACHE_RES_VM,
-	CACHE_RES_NODE,
-	CACHE_RES_STORAGE,
-	CACHE_RES_SDN,
-	CACHE_NODES,
-	CACHE_COUNT
-};
-
-struct node_api {
-	struct node_cluster *cluster; /* NULL once the stop has passed */
-	h2o_globalconf_t config;
-	h2o_context_t ctx;
-	h2o_accept_ctx_t accept;
-	SSL_CTX *ssl;
-	uv_tcp_t listener;
-	uv_timer_t drain_timer;
-	uv_idle_t final; /* closed last: h2o's own handles close before */
-	bool has_ctx, has_listener, is_stopping, is_disposed;
-	unsigned nconns;
-	unsigned ncalls; /* api_calls not yet freed */
-	void (*stopped_cb)(struct node_cluster *c);
-	struct host_stat last_sample; /* for CPU use between two requests */
-	bool has_sample;
-	/* the view: DB rows, reloaded when the revision moves */
-	uint64_t known_revision; /* the newest the feed told us of */
-	struct view_snap *snap;  /* NULL until the first load */
-	struct db_op load_op;
-	struct view_snap *loading;
-	bool is_loading;
-	struct err load_err;
-	struct list waiters; /* api_calls waiting for a fresh snap */
-	struct view_cache cache[CACHE_COUNT];
-};
-
-struct api_conn {
-	uv_tcp_t tcp; /* h2o owns tcp.data */
-	struct node_api *api;
-};
-
-struct api_handler {
-	h2o_handler_t super;
-	struct node_api *api;
-};
-
-/* ------------------------------------------------------------ calls */
-
-struct api_call;
-typedef void (*route_fn)(struct api_call *c);
-
-/* What a route is: the message its parameters decode into, its work,
- * and whether a {node} parameter names the node that answers it. */
-struct route_def {
-	const ProtobufCMessageDescriptor *request;
-	route_fn fn;
-	bool is_node_local; /* forwarded to {node} */
-};
-
-/* One REST request, from h2o or forwarded by another node, until it is
- * answered (or its deadline passed) and its handler is done. */
-struct api_call {
-	struct node_api *a;
-	h2o_req_t *req;            /* NULL when forwarded or disposed */
-	struct api_call **req_ref; /* in req's pool: cleared on dispose */
-	struct node_req *fwd;      /* forwarded: the RPC to answer */
-	char principal[192];
-	struct api_match match;
-	const struct route_def *def;
-	ProtobufCMessage *msg;
-	json_t *errors; /* parameter -> why, for 400s */
-	struct api_reply reply;
-	char answered_by[64]; /* the node whose answer it is */
-	bool is_replied, is_running, has_match;
-	uv_timer_t timer; /* the deadline; ticks while forwarding */
-	uint64_t started_ms;
-	/* handler state */
-	struct list wait_link; /* in a->waiters */
-	bool is_waiting, has_waited;
-	struct rpc_call rpc;
-	bool is_rpc_running;
-	char target[64];
-};
-
-static uint64_t now_ms(void)
+uint64_t api_now_ms(void)
 {
 	return clock_mono_ms(clock_real());
 }
@@ -278,7 +159,7 @@ static void call_reply(struct api_call *c)
 
 /* A handler's end: rv 0 with c->reply filled, or an error (param errors
  * in c->errors make a 400). */
-static void call_done(struct api_call *c, int rv, struct err *e)
+void api_call_done(struct api_call *c, int rv, struct err *e)
 {
 	struct err e2;
 
@@ -295,9 +176,7 @@ static void call_done(struct api_call *c, int rv, struct err *e)
 	call_maybe_free(c);
 }
 
-static void call_fail(struct api_call *c, int rv, const char *fmt, ...)
-        CAIRN_PRINTF(3, 4);
-static void call_fail(struct api_call *c, int rv, const char *fmt, ...)
+void api_call_fail(struct api_call *c, int rv, const char *fmt, ...)
 {
 	struct err e;
 	va_list ap;
@@ -306,11 +185,11 @@ static void call_fail(struct api_call *c, int rv, const char *fmt, ...)
 	e.code = rv;
 	vsnprintf(e.msg, sizeof e.msg, fmt, ap);
 	va_end(ap);
-	call_done(c, rv, &e);
+	api_call_done(c, rv, &e);
 }
 
 /* Answers a message through the mapping: {"data": <JSON of resp>}. */
-static void reply_message(struct api_call *c, const ProtobufCMessage *resp)
+void api_reply_message(struct api_call *c, const ProtobufCMessage *resp)
 {
 	json_t *data = NULL;
 	struct err e;
@@ -319,10 +198,10 @@ static void reply_message(struct api_call *c, const ProtobufCMessage *resp)
 	rv = proto_json_from_message(resp, NULL, &data, &e);
 	if (rv == 0)
 		rv = api_reply_data(&c->reply, data, &e);
-	call_done(c, rv, &e);
+	api_call_done(c, rv, &e);
 }
 
-static void reply_json(struct api_call *c, json_t *data)
+void api_reply_json(struct api_call *c, json_t *data)
 {
 	struct err e;
 	int rv;
@@ -331,7 +210,7 @@ static void reply_json(struct api_call *c, json_t *data)
 		rv = err_set(&e, -ENOMEM, "out of memory");
 	else
 		rv = api_reply_data(&c->reply, data, &e);
-	call_done(c, rv, &e);
+	api_call_done(c, rv, &e);
 }
 
 /* The deadline (DESIGN.md 6): every call answers within API_DEADLINE_MS;
@@ -340,7 +219,7 @@ static void reply_json(struct api_call *c, json_t *data)
 static void on_call_timer(uv_timer_t *t)
 {
 	struct api_call *c = t->data;
-	uint64_t elapsed = now_ms() - c->started_ms, silent;
+	uint64_t elapsed = api_now_ms() - c->started_ms, silent;
 	struct rpc_conn *conn;
 	struct err e;
 
@@ -381,11 +260,12 @@ static void on_forward_done(struct rpc_call *call, enum rpc_status status,
 
 	c->is_rpc_running = false;
 	if (status != RPC_STATUS_OK) {
-		call_fail(c,
-		          status == RPC_STATUS_DEADLINE_EXCEEDED ? -ETIMEDOUT
-		                                                 : -ENOTCONN,
-		          "node '%s' did not answer: %s", c->target,
-		          message != NULL ? message : rpc_status_name(status));
+		api_call_fail(
+		        c,
+		        status == RPC_STATUS_DEADLINE_EXCEEDED ? -ETIMEDOUT
+		                                               : -ENOTCONN,
+		        "node '%s' did not answer: %s", c->target,
+		        message != NULL ? message : rpc_status_name(status));
 		return;
 	}
 	resp = cairn__api_forward_response__unpack(NULL, len, payload);
@@ -393,8 +273,8 @@ static void on_forward_done(struct rpc_call *call, enum rpc_status status,
 	    resp->status > 599 || !resp->has_body) {
 		if (resp != NULL)
 			cairn__api_forward_response__free_unpacked(resp, NULL);
-		call_fail(c, -EPROTO, "node '%s' sent a malformed answer",
-		          c->target);
+		api_call_fail(c, -EPROTO, "node '%s' sent a malformed answer",
+		              c->target);
 		return;
 	}
 	api_reply_free(&c->reply);
@@ -413,7 +293,7 @@ static void on_forward_done(struct rpc_call *call, enum rpc_status status,
 	snprintf(c->answered_by, sizeof c->answered_by, "%s",
 	         resp->node != NULL ? resp->node : "");
 	cairn__api_forward_response__free_unpacked(resp, NULL);
-	call_done(c, rv, &e);
+	api_call_done(c, rv, &e);
 }
 
 static const struct rpc_call_cbs forward_cbs = {.on_done = on_forward_done};
@@ -434,21 +314,23 @@ static void forward(struct api_call *c, const struct api_request *in)
 	rv = node_status_peer(cl, c->target, &conn, &silent);
 	if (rv == -EHOSTDOWN) {
 		if (silent == UINT64_MAX)
-			call_fail(c, rv,
-			          "node '%s' is offline: not heard from since "
-			          "this node started",
-			          c->target);
+			api_call_fail(
+			        c, rv,
+			        "node '%s' is offline: not heard from since "
+			        "this node started",
+			        c->target);
 		else
-			call_fail(c, rv,
-			          "node '%s' is offline: no answer for %.1f s",
-			          c->target, (double)silent / 1000);
+			api_call_fail(
+			        c, rv,
+			        "node '%s' is offline: no answer for %.1f s",
+			        c->target, (double)silent / 1000);
 		return;
 	}
 	if (rv != 0) {
-		call_fail(c, rv == -ENOENT ? -ENOENT : -ENOTCONN,
-		          rv == -ENOENT ? "no such cluster node '%s'"
-		                        : "no connection to node '%s' yet",
-		          c->target);
+		api_call_fail(c, rv == -ENOENT ? -ENOENT : -ENOTCONN,
+		              rv == -ENOENT ? "no such cluster node '%s'"
+		                            : "no connection to node '%s' yet",
+		              c->target);
 		return;
 	}
 	snprintf(method, sizeof method, "%.*s",
@@ -458,7 +340,7 @@ static void forward(struct api_call *c, const struct api_request *in)
 	if (path == NULL || ctype == NULL) {
 		mem_free(path);
 		mem_free(ctype);
-		call_fail(c, -ENOMEM, "out of memory");
+		api_call_fail(c, -ENOMEM, "out of memory");
 		return;
 	}
 	memcpy(path, in->path, in->path_len);
@@ -489,7 +371,7 @@ static void forward(struct api_call *c, const struct api_request *in)
 	mem_free(path);
 	mem_free(ctype);
 	if (rv != 0) {
-		call_done(c, rv == -ENOMEM ? rv : -ENOTCONN, &e);
+		api_call_done(c, rv == -ENOMEM ? rv : -ENOTCONN, &e);
 		return;
 	}
 	c->is_rpc_running = true;
@@ -662,11 +544,12 @@ static void load_done(struct db_op *op, int status)
 
 		c->is_waiting = false;
 		if (c->is_replied || a->cluster == NULL)
-			call_fail(c, -ESHUTDOWN, "the node is shutting down");
+			api_call_fail(c, -ESHUTDOWN,
+			              "the node is shutting down");
 		else if (a->snap == NULL)
-			call_fail(c, -ENOTCONN,
-			          "the cluster database cannot answer: %s",
-			          a->load_err.msg);
+			api_call_fail(c, -ENOTCONN,
+			              "the cluster database cannot answer: %s",
+			              a->load_err.msg);
 		else
 			run_route(c);
 	}
@@ -704,7 +587,7 @@ void node_api_on_revision(struct node_cluster *c, uint64_t revision)
  * revision we know is newer than the view (its route runs again then). A
  * call waits once: after that it takes what there is — a stale view
  * beats no answer when the DB cannot answer (no quorum). */
-static bool view_wait(struct api_call *c)
+bool api_view_wait(struct api_call *c)
 {
 	struct node_api *a = c->a;
 
@@ -721,13 +604,13 @@ static bool view_wait(struct api_call *c)
 }
 
 /* Fails c when there is no view at all; true then. */
-static bool view_missing(struct api_call *c)
+bool api_view_missing(struct api_call *c)
 {
 	if (c->a->snap != NULL)
 		return false;
-	call_fail(c, -ENOTCONN, "the cluster database cannot answer: %s",
-	          c->a->load_err.code != 0 ? c->a->load_err.msg
-	                                   : "not loaded yet");
+	api_call_fail(c, -ENOTCONN, "the cluster database cannot answer: %s",
+	              c->a->load_err.code != 0 ? c->a->load_err.msg
+	                                       : "not loaded yet");
 	return true;
 }
 
@@ -778,7 +661,7 @@ static void reply_cached(struct api_call *c, unsigned slot,
 	int rv;
 
 	if (vi == NULL) {
-		call_fail(c, -ENOMEM, "out of memory");
+		api_call_fail(c, -ENOMEM, "out of memory");
 		return;
 	}
 	view_input_fill(a, vi);
@@ -792,7 +675,7 @@ static void reply_cached(struct api_call *c, unsigned slot,
 		                  : err_set(&e, -ENOMEM, "out of memory");
 		if (rv != 0) {
 			mem_free(vi);
-			call_done(c, rv, &e);
+			api_call_done(c, rv, &e);
 			return;
 		}
 		mem_free(vc->body);
@@ -808,12 +691,12 @@ static void reply_cached(struct api_call *c, unsigned slot,
 	snprintf(c->reply.reason, sizeof c->reply.reason, "OK");
 	c->reply.body = mem_alloc(vc->len + 1);
 	if (c->reply.body == NULL) {
-		call_fail(c, -ENOMEM, "out of memory");
+		api_call_fail(c, -ENOMEM, "out of memory");
 		return;
 	}
 	memcpy(c->reply.body, vc->body, vc->len + 1);
 	c->reply.body_len = vc->len;
-	call_done(c, 0, &e);
+	api_call_done(c, 0, &e);
 }
 
 /* ----------------------------------------------------------- routes */
@@ -823,7 +706,7 @@ static void route_version(struct api_call *c)
 	Cairn__VersionResponse resp;
 
 	proto_version_response_fill(&resp);
-	reply_message(c, &resp.base);
+	api_reply_message(c, &resp.base);
 }
 
 static void route_cluster_status(struct api_call *c)
@@ -832,13 +715,13 @@ static void route_cluster_status(struct api_call *c)
 	struct node_status_storage *st = mem_alloc(sizeof *st);
 
 	if (st == NULL) {
-		call_fail(c, -ENOMEM, "out of memory");
+		api_call_fail(c, -ENOMEM, "out of memory");
 		return;
 	}
 	if (node_status_fill(c->a->cluster, &resp, st) != 0)
-		call_fail(c, -ENOTCONN, "this node is not in a cluster");
+		api_call_fail(c, -ENOTCONN, "this node is not in a cluster");
 	else
-		reply_message(c, &resp.base);
+		api_reply_message(c, &resp.base);
 	mem_free(st);
 }
 
@@ -852,21 +735,21 @@ static void route_cluster_resources(struct api_call *c)
 		                    json_string("value does not have a value "
 		                                "in the enumeration 'vm, "
 		                                "storage, node, sdn'"));
-		call_fail(c, -EINVAL, "type: not vm, storage, node or sdn");
+		api_call_fail(c, -EINVAL, "type: not vm, storage, node or sdn");
 		return;
 	}
-	if (view_wait(c))
+	if (api_view_wait(c))
 		return;
-	if (view_missing(c))
+	if (api_view_missing(c))
 		return;
 	reply_cached(c, CACHE_RES_ALL + (unsigned)filter, filter);
 }
 
 static void route_nodes(struct api_call *c)
 {
-	if (view_wait(c))
+	if (api_view_wait(c))
 		return;
-	if (view_missing(c))
+	if (api_view_missing(c))
 		return;
 	reply_cached(c, CACHE_NODES, RES_ALL);
 }
@@ -891,12 +774,12 @@ static void route_cluster_nextid(struct api_call *c)
 		                              "value of 100"
 		                            : "value must have a maximum "
 		                              "value of 999999999"));
-		call_fail(c, -EINVAL, "vmid: out of range");
+		api_call_fail(c, -EINVAL, "vmid: out of range");
 		return;
 	}
-	if (view_wait(c))
+	if (api_view_wait(c))
 		return;
-	if (view_missing(c))
+	if (api_view_missing(c))
 		return;
 	v = c->a->snap;
 	if (q->has_vmid) {
@@ -906,7 +789,7 @@ static void route_cluster_nextid(struct api_call *c)
 				         "VM %u already exists", q->vmid);
 				json_object_set_new(c->errors, "vmid",
 				                    json_string(text));
-				call_fail(c, -EINVAL, "vmid: %s", text);
+				api_call_fail(c, -EINVAL, "vmid: %s", text);
 				return;
 			}
 		}
@@ -921,21 +804,22 @@ static void route_cluster_nextid(struct api_call *c)
 			id++;
 		}
 		if (id >= VMID_UPPER) {
-			call_fail(c, -ENOSPC,
-			          "unable to get any free VMID in range [%d, "
-			          "%d]",
-			          VMID_LOWER, VMID_UPPER);
+			api_call_fail(
+			        c, -ENOSPC,
+			        "unable to get any free VMID in range [%d, "
+			        "%d]",
+			        VMID_LOWER, VMID_UPPER);
 			return;
 		}
 	}
 	snprintf(text, sizeof text, "%u", id);
-	reply_json(c, json_string(text));
+	api_reply_json(c, json_string(text));
 }
 
 /* GET /nodes/{node}/qemu, /lxc: empty until the VM and CT issues. */
 static void route_node_guests(struct api_call *c)
 {
-	reply_json(c, json_array());
+	api_reply_json(c, json_array());
 }
 
 /* GET /nodes/{node}/status, Proxmox's shape, answered by that node. */
@@ -950,7 +834,7 @@ static void route_node_status(struct api_call *c)
 	int i;
 
 	if (host_stat_read(&s, &e) != 0) {
-		call_done(c, e.code, &e);
+		api_call_done(c, e.code, &e);
 		return;
 	}
 	cpu = a->has_sample ? host_cpu_fraction(&a->last_sample, &s) : 0;
@@ -978,7 +862,7 @@ static void route_node_status(struct api_call *c)
 	        "avail", (json_int_t)s.root_avail, "free",
 	        (json_int_t)(s.root_total - s.root_used), "kversion",
 	        s.kversion, "pveversion", pveversion);
-	reply_json(c, data);
+	api_reply_json(c, data);
 }
 
 static const struct route_def def_version = {
@@ -1020,7 +904,7 @@ static const struct api_route routes[] = {
 static void run_route(struct api_call *c)
 {
 	if (c->a->cluster == NULL) {
-		call_fail(c, -ESHUTDOWN, "the node is shutting down");
+		api_call_fail(c, -ESHUTDOWN, "the node is shutting down");
 		return;
 	}
 	snprintf(c->answered_by, sizeof c->answered_by, "%s",
@@ -1037,7 +921,7 @@ static void call_start(struct api_call *c, const struct api_request *in)
 	struct err e;
 	int rv;
 
-	c->started_ms = now_ms();
+	c->started_ms = api_now_ms();
 	c->is_running = true;
 	if (a->cluster != NULL)
 		snprintf(c->answered_by, sizeof c->answered_by, "%s",
@@ -1053,11 +937,11 @@ static void call_start(struct api_call *c, const struct api_request *in)
 		                                             : 400;
 
 		if (rv == -EINVAL && json_object_size(c->errors) > 0) {
-			call_done(c, rv, &e);
+			api_call_done(c, rv, &e);
 			return;
 		}
 		api_reply_error(&c->reply, status, e.msg, &e);
-		call_done(c, 0, &e);
+		api_call_done(c, 0, &e);
 		return;
 	}
 	c->has_match = true;
@@ -1067,11 +951,11 @@ static void call_start(struct api_call *c, const struct api_request *in)
 	if (rv != 0) {
 		if (!(rv == -EINVAL && json_object_size(c->errors) > 0))
 			rv = rv == -ENOMEM ? rv : -EINVAL;
-		call_done(c, rv, &e);
+		api_call_done(c, rv, &e);
 		return;
 	}
 	if (a->cluster == NULL) {
-		call_fail(c, -ESHUTDOWN, "the node is shutting down");
+		api_call_fail(c, -ESHUTDOWN, "the node is shutting down");
 		return;
 	}
 	if (c->def->is_node_local) {
@@ -1079,17 +963,18 @@ static void call_start(struct api_call *c, const struct api_request *in)
 		        json_object_get(c->match.params, "node"));
 
 		if (node == NULL || !node_status_has_member(a->cluster, node)) {
-			call_fail(c, -ENOENT, "no such cluster node '%s'",
-			          node != NULL ? node : "");
+			api_call_fail(c, -ENOENT, "no such cluster node '%s'",
+			              node != NULL ? node : "");
 			return;
 		}
 		if (strcmp(node, a->cluster->node->config->node_name) != 0) {
 			if (c->fwd != NULL) {
-				call_fail(c, -EPROTO,
-				          "node '%s' was asked for node "
-				          "'%s': not forwarding twice",
-				          a->cluster->node->config->node_name,
-				          node);
+				api_call_fail(
+				        c, -EPROTO,
+				        "node '%s' was asked for node "
+				        "'%s': not forwarding twice",
+				        a->cluster->node->config->node_name,
+				        node);
 				return;
 			}
 			snprintf(c->target, sizeof c->target, "%s", node);

@@ -252,8 +252,11 @@ static json_t *node_row(const struct res_node *n, bool for_nodes)
 	ok = put(row, "id", json_string(id)) &&
 	     put(row, "type", json_string("node")) &&
 	     put(row, "node", json_string(n->name)) &&
+	     /* Online but no figures yet: Proxmox's "unknown". */
 	     put(row, "status",
-	         json_string(n->is_online ? "online" : "offline")) &&
+	         json_string(!n->is_online ? "offline"
+	                     : rt != NULL  ? "online"
+	                                   : "unknown")) &&
 	     put(row, "level", json_string(""));
 	if (ok && for_nodes && n->fingerprint[0] != '\0')
 		ok = put(row, "ssl_fingerprint", json_string(n->fingerprint));

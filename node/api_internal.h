@@ -1,0 +1,144 @@
+/* node/api_internal: what the REST API's files share (node/api.c: server,
+ * calls, forwarding and the DB view; node/api_access.c: users, tickets,
+ * tokens, privileges), private to node/. */
+#ifndef CAIRN_NODE_API_INTERNAL_H
+#define CAIRN_NODE_API_INTERNAL_H
+
+#define H2O_USE_LIBUV 1
+#include <h2o.h>
+
+#include "node/api_error.h"
+#include "node/api_route.h"
+#include "node/hoststat.h"
+#include "node/internal.h"
+#include "node/resources.h"
+
+#define API_BODY_MAX       (1u << 20)
+#define API_REQ_TIMEOUT_MS 10000 /* reading a request, idle keep-alive */
+#define API_CONNS_MAX      1024
+#define API_DRAIN_MS       2000  /* graceful stop: connections may finish */
+#define API_DEADLINE_MS    10000 /* every call answers within this */
+
+/* One load of the config DB's rows that /cluster/resources, /nodes and
+ * /cluster/nextid show, parsed on the DB thread. */
+struct view_snap {
+	uint64_t revision;
+	struct res_guest *guests; /* by vmid */
+	size_t nguests;
+	struct res_storage *storage;
+	size_t nstorage;
+	struct {
+		char name[64];
+		char fingerprint[96];
+	} * fingerprints;
+	size_t nfingerprints;
+};
+
+/* A serialized answer, valid while the inputs it was built from are. */
+struct view_cache {
+	char *body; /* {"data": [...]}, mem_alloc'd; NULL: none */
+	size_t len;
+	const struct view_snap *snap;
+	uint64_t generation, online_mask;
+};
+
+enum {
+	CACHE_RES_ALL,
+	CACHE_RES_VM,
+	CACHE_RES_NODE,
+	CACHE_RES_STORAGE,
+	CACHE_RES_SDN,
+	CACHE_NODES,
+	CACHE_COUNT
+};
+
+struct node_api {
+	struct node_cluster *cluster; /* NULL once the stop has passed */
+	h2o_globalconf_t config;
+	h2o_context_t ctx;
+	h2o_accept_ctx_t accept;
+	SSL_CTX *ssl;
+	uv_tcp_t listener;
+	uv_timer_t drain_timer;
+	uv_idle_t final; /* closed last: h2o's own handles close before */
+	bool has_ctx, has_listener, is_stopping, is_disposed;
+	unsigned nconns;
+	unsigned ncalls; /* api_calls not yet freed */
+	void (*stopped_cb)(struct node_cluster *c);
+	struct host_stat last_sample; /* for CPU use between two requests */
+	bool has_sample;
+	/* the view: DB rows, reloaded when the revision moves */
+	uint64_t known_revision; /* the newest the feed told us of */
+	struct view_snap *snap;  /* NULL until the first load */
+	struct db_op load_op;
+	struct view_snap *loading;
+	bool is_loading;
+	struct err load_err;
+	struct list waiters; /* api_calls waiting for a fresh snap */
+	struct view_cache cache[CACHE_COUNT];
+};
+
+struct api_conn {
+	uv_tcp_t tcp; /* h2o owns tcp.data */
+	struct node_api *api;
+};
+
+struct api_handler {
+	h2o_handler_t super;
+	struct node_api *api;
+};
+
+/* ------------------------------------------------------------ calls */
+
+struct api_call;
+typedef void (*route_fn)(struct api_call *c);
+
+/* What a route is: the message its parameters decode into, its work,
+ * and whether a {node} parameter names the node that answers it. */
+struct route_def {
+	const ProtobufCMessageDescriptor *request;
+	route_fn fn;
+	bool is_node_local; /* forwarded to {node} */
+};
+
+/* One REST request, from h2o or forwarded by another node, until it is
+ * answered (or its deadline passed) and its handler is done. */
+struct api_call {
+	struct node_api *a;
+	h2o_req_t *req;            /* NULL when forwarded or disposed */
+	struct api_call **req_ref; /* in req's pool: cleared on dispose */
+	struct node_req *fwd;      /* forwarded: the RPC to answer */
+	char principal[192];
+	struct api_match match;
+	const struct route_def *def;
+	ProtobufCMessage *msg;
+	json_t *errors; /* parameter -> why, for 400s */
+	struct api_reply reply;
+	char answered_by[64]; /* the node whose answer it is */
+	bool is_replied, is_running, has_match;
+	uv_timer_t timer; /* the deadline; ticks while forwarding */
+	uint64_t started_ms;
+	/* handler state */
+	struct list wait_link; /* in a->waiters */
+	bool is_waiting, has_waited;
+	struct rpc_call rpc;
+	bool is_rpc_running;
+	char target[64];
+};
+
+uint64_t api_now_ms(void);
+/* A handler's end: rv 0 with c->reply filled, or an error (parameter
+ * errors in c->errors make a 400). */
+void api_call_done(struct api_call *c, int rv, struct err *e);
+void api_call_fail(struct api_call *c, int rv, const char *fmt, ...)
+        CAIRN_PRINTF(3, 4);
+/* {"data": <JSON of resp>} / {"data": data} (steals data; NULL: out of
+ * memory), and the handler's end. */
+void api_reply_message(struct api_call *c, const ProtobufCMessage *resp);
+void api_reply_json(struct api_call *c, json_t *data);
+/* True when c must wait for a fresher view (its stage runs again then). */
+bool api_view_wait(struct api_call *c);
+/* Fails c when there is no view at all; true then. */
+bool api_view_missing(struct api_call *c);
+
+#endif /* CAIRN_NODE_API_INTERNAL_H */
