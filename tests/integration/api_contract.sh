@@ -7,6 +7,7 @@
 # golden (its mismatch lines become the diagnostics), and where an empty
 # answer would conform vacuously, a jq filter that the answer must also pass.
 set -u
+export PYTHONDONTWRITEBYTECODE=1 # nothing written into the source tree
 source "$(dirname "$0")/tap.sh"
 
 contract_dir=$(cd "$(dirname "$0")/../contract" && pwd)
