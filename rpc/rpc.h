@@ -594,6 +594,64 @@ bool rpc_token_secret_matches(const char *digest_hex,
 void rpc_token_clear(struct rpc_token *tok);
 
 /* ------------------------------------------------------------------------
+ * Secrets (rpc/secret.c): the primitives of the REST API's authentication
+ * (Proxmox-compatible users, tickets and API tokens).
+ *
+ * A stored password hash is
+ *   "$pbkdf2-sha256$<iterations>$<salt>$<hash>"
+ * with PBKDF2-HMAC-SHA256, salt and hash in standard base64 without
+ * padding (a 16-byte random salt and a 32-byte hash when we make it). The
+ * iteration count is in the text, so the default can rise without
+ * invalidating the hashes already stored. Hashing is deliberately slow
+ * (see RPC_PBKDF2_ITERATIONS): callers run it on a worker pool, never on
+ * an event loop.
+ *
+ * struct err *e may be NULL. */
+#define RPC_PASSWORD_HASH_MAX 192    /* bytes with the NUL */
+#define RPC_PBKDF2_ITERATIONS 300000 /* default: ~55 ms here (100000: 19) */
+#define RPC_PASSWORD_MAX      1024   /* bytes, without the NUL */
+
+/* Hashes a password with a fresh random salt into out. iterations 0 means
+ * RPC_PBKDF2_ITERATIONS; otherwise 1000 to 10,000,000, or -EINVAL. A
+ * password longer than RPC_PASSWORD_MAX: -E2BIG. -EIO when the random
+ * generator fails. out is "" after a failure. */
+int rpc_password_hash(const char *password, unsigned iterations,
+                      char out[RPC_PASSWORD_HASH_MAX], struct err *e);
+/* 0 when password matches stored, -EKEYREJECTED when it does not (the
+ * derived bytes are compared in constant time), -EINVAL when stored is
+ * malformed (the message says what is wrong), -E2BIG for a password longer
+ * than RPC_PASSWORD_MAX. stored may ask for 1 to 10,000,000 iterations
+ * (fewer than a new hash gets, so that published test vectors verify) and
+ * carry a salt of 1 to 64 bytes. */
+int rpc_password_verify(const char *password, const char *stored,
+                        struct err *e);
+/* HMAC-SHA256 of data under key. */
+void rpc_hmac_sha256(const void *key, size_t key_len, const void *data,
+                     size_t len, unsigned char out[32]);
+/* SHA-256 as 64 lowercase hex digits and a NUL. */
+void rpc_sha256_hex(const void *data, size_t len, char out[65]);
+/* Constant-time equality of two buffers of len bytes. */
+bool rpc_const_equal(const void *a, const void *b, size_t len);
+/* Cryptographically random bytes (RAND_bytes); -EIO on failure. */
+int rpc_random_bytes(void *out, size_t len, struct err *e);
+/* A random UUID version 4, lowercase, "xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx"
+ * (y is 8, 9, a or b) and a NUL: what Proxmox API token secrets look
+ * like. -EIO when the random generator fails (out is then ""). */
+int rpc_uuid_v4(char out[37], struct err *e);
+/* Standard base64 (RFC 4648: '+' and '/') WITHOUT padding, and a NUL. out
+ * holds at least 4 * ceil(len / 3) + 1 bytes. Returns the characters
+ * written, the NUL not counted. */
+size_t rpc_base64_encode(const void *in, size_t len, char *out);
+/* Decodes len characters of standard base64; padding is optional, but
+ * when present it must complete the last group of 4. -EINVAL for a
+ * character outside the alphabet (white space included), an impossible
+ * length or non-zero bits after the last byte; -E2BIG when the bytes do
+ * not fit out_max. *out_len is the number of bytes written (0 on
+ * failure). */
+int rpc_base64_decode(const char *in, size_t len, unsigned char *out,
+                      size_t out_max, size_t *out_len);
+
+/* ------------------------------------------------------------------------
  * Connections, servers and clients (rpc/conn.c): a session bound to a
  * transport — TLS over TCP between machines, a unix socket for the local
  * CLI (root only, identified by peer credentials).
