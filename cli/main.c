@@ -1,10 +1,13 @@
 /* cairn: the command-line client of a cairn cluster. It talks to the local
  * agent over its unix socket (root), which acts for the whole cluster. */
+#include <ctype.h>
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <unistd.h>
 
 #include "lib/lib.h"
 #include "proto/proto.h"
@@ -66,6 +69,17 @@ static void usage(FILE *f)
 	        "  db query SQL               run one SQL statement on the\n"
 	        "                             cluster's database (writes move\n"
 	        "                             the cluster revision)\n"
+	        "\n"
+	        "REST API as root@pam on this node (like pvesh):\n"
+	        "  api get|post|put|delete PATH [NAME=VALUE...]\n"
+	        "                             call /api2/json/PATH, print its data\n"
+	        "                             as JSON\n"
+	        "  user passwd USERID         set a password (read from stdin); for\n"
+	        "                             root@pam, how it gets one\n"
+	        "  user token-add USERID TOKENID [--privsep 0|1] [--comment TEXT]\n"
+	        "                             make an API token; prints its secret\n"
+	        "                             once (privsep 1, the default: only\n"
+	        "                             the token's own ACLs apply)\n"
 	        "\n"
 	        "Other:\n"
 	        "  version                    print cairn's version (--version)\n"
@@ -429,6 +443,232 @@ static int db_query(int argc, char **argv)
 	return rv;
 }
 
+/* Appends name=value, form-encoded, to b. */
+static void form_add(struct buf *b, const char *name, const char *value)
+{
+	const char *parts[2] = {name, value};
+	int i;
+
+	if (b->len > 0)
+		buf_append(b, "&", 1);
+	for (i = 0; i < 2; i++) {
+		const unsigned char *p;
+
+		if (i == 1)
+			buf_append(b, "=", 1);
+		for (p = (const unsigned char *)parts[i]; *p != '\0'; p++) {
+			char esc[4];
+
+			if ((*p >= 'a' && *p <= 'z') ||
+			    (*p >= 'A' && *p <= 'Z') ||
+			    (*p >= '0' && *p <= '9') || *p == '-' ||
+			    *p == '_' || *p == '.' || *p == '~') {
+				buf_append(b, p, 1);
+				continue;
+			}
+			snprintf(esc, sizeof esc, "%%%02X", *p);
+			buf_append(b, esc, 3);
+		}
+	}
+}
+
+/* Calls the REST API through the agent; *data gets the answer's data
+ * (a new reference) on success. Failures are printed. */
+static int api_call(const char *method, const char *path, const char *form,
+                    json_t **data)
+{
+	Cairn__ApiForwardRequest req = CAIRN__API_FORWARD_REQUEST__INIT;
+	Cairn__ApiForwardResponse *resp;
+	char upper[16], full[4200];
+	json_t *body = NULL, *errors;
+	struct result r;
+	struct err e;
+	size_t i;
+	int rv;
+
+	for (i = 0; method[i] != '\0' && i + 1 < sizeof upper; i++)
+		upper[i] = (char)toupper((unsigned char)method[i]);
+	upper[i] = '\0';
+	snprintf(full, sizeof full, "/api2/json%s%s", path[0] == '/' ? "" : "/",
+	         path);
+	if (form != NULL && form[0] != '\0' &&
+	    (!strcmp(upper, "GET") || !strcmp(upper, "DELETE"))) {
+		size_t n = strlen(full);
+
+		snprintf(full + n, sizeof full - n, "?%s", form);
+		form = NULL;
+	}
+	req.method = upper;
+	req.path = full;
+	if (form != NULL && form[0] != '\0') {
+		req.has_body = true;
+		req.body.data = (uint8_t *)form;
+		req.body.len = strlen(form);
+	}
+	rv = call("cairn.Api/Call", &req.base, &r);
+	if (rv != 0) {
+		buf_free(&r.payload);
+		return rv;
+	}
+	resp = cairn__api_forward_response__unpack(
+	        NULL, r.payload.len, (const uint8_t *)r.payload.data);
+	buf_free(&r.payload);
+	if (resp == NULL || !resp->has_body ||
+	    json_parse_bounded((const char *)resp->body.data, resp->body.len,
+	                       resp->body.len, 64, &body, &e) != 0) {
+		fprintf(stderr, "cairn: the agent sent a malformed answer\n");
+		if (resp != NULL)
+			cairn__api_forward_response__free_unpacked(resp, NULL);
+		return EXIT_FAILED;
+	}
+	if (resp->status >= 400) {
+		const char *name;
+		json_t *why;
+
+		fprintf(stderr, "cairn: %u %s\n", resp->status,
+		        resp->reason != NULL ? resp->reason : "");
+		errors = json_object_get(body, "errors");
+		json_object_foreach(errors, name, why)
+		{
+			fprintf(stderr, "  %s: %s\n", name,
+			        json_string_value(why) != NULL
+			                ? json_string_value(why)
+			                : "?");
+		}
+		cairn__api_forward_response__free_unpacked(resp, NULL);
+		json_decref(body);
+		return EXIT_FAILED;
+	}
+	cairn__api_forward_response__free_unpacked(resp, NULL);
+	*data = json_incref(json_object_get(body, "data"));
+	json_decref(body);
+	return 0;
+}
+
+static int api_command(int argc, char **argv)
+{
+	struct buf form;
+	json_t *data = NULL;
+	char *text;
+	int i, rv;
+
+	if (argc < 2 ||
+	    (strcasecmp(argv[0], "get") && strcasecmp(argv[0], "post") &&
+	     strcasecmp(argv[0], "put") && strcasecmp(argv[0], "delete"))) {
+		fprintf(stderr, "usage: cairn api get|post|put|delete PATH "
+		                "[NAME=VALUE...]\n");
+		return EXIT_USAGE;
+	}
+	buf_init(&form, 1 << 20);
+	for (i = 2; i < argc; i++) {
+		char *eq = strchr(argv[i], '=');
+
+		if (eq == NULL || eq == argv[i]) {
+			fprintf(stderr, "cairn: '%s' is not NAME=VALUE\n",
+			        argv[i]);
+			buf_free(&form);
+			return EXIT_USAGE;
+		}
+		*eq = '\0';
+		form_add(&form, argv[i], eq + 1);
+		*eq = '=';
+	}
+	buf_append(&form, "", 1);
+	rv = api_call(argv[0], argv[1], (const char *)form.data, &data);
+	buf_free(&form);
+	if (rv != 0)
+		return rv;
+	text = json_dumps(data, JSON_INDENT(2) | JSON_ENCODE_ANY |
+	                                JSON_REAL_PRECISION(15));
+	printf("%s\n", text != NULL ? text : "null");
+	free(text);
+	json_decref(data);
+	return 0;
+}
+
+static int user_passwd(int argc, char **argv)
+{
+	char line[1100], path[64];
+	struct buf form;
+	json_t *data = NULL;
+	size_t n;
+	int rv;
+
+	if (argc != 1) {
+		fprintf(stderr, "usage: cairn user passwd USERID  (the "
+		                "password on stdin)\n");
+		return EXIT_USAGE;
+	}
+	if (isatty(STDIN_FILENO))
+		fprintf(stderr, "password for %s: ", argv[0]);
+	if (fgets(line, sizeof line, stdin) == NULL) {
+		fprintf(stderr, "cairn: no password on stdin\n");
+		return EXIT_FAILED;
+	}
+	n = strcspn(line, "\r\n");
+	line[n] = '\0';
+	buf_init(&form, 8192);
+	form_add(&form, "userid", argv[0]);
+	form_add(&form, "password", line);
+	buf_append(&form, "", 1);
+	memset(line, 0, sizeof line);
+	snprintf(path, sizeof path, "/access/password");
+	rv = api_call("PUT", path, (const char *)form.data, &data);
+	memset(form.data, 0, form.len);
+	buf_free(&form);
+	json_decref(data);
+	if (rv == 0)
+		printf("password of %s set\n", argv[0]);
+	return rv;
+}
+
+static int user_token_add(int argc, char **argv)
+{
+	char path[320];
+	struct buf form;
+	json_t *data = NULL;
+	int i, rv;
+
+	if (argc < 2) {
+		fprintf(stderr, "usage: cairn user token-add USERID TOKENID "
+		                "[--privsep 0|1] [--comment TEXT]\n");
+		return EXIT_USAGE;
+	}
+	buf_init(&form, 8192);
+	for (i = 2; i < argc; i += 2) {
+		if (i + 1 >= argc || (strcmp(argv[i], "--privsep") &&
+		                      strcmp(argv[i], "--comment"))) {
+			fprintf(stderr, "cairn: unknown option '%s'\n",
+			        argv[i]);
+			buf_free(&form);
+			return EXIT_USAGE;
+		}
+		form_add(&form, argv[i] + 2, argv[i + 1]);
+	}
+	buf_append(&form, "", 1);
+	snprintf(path, sizeof path, "/access/users/%s/token/%s", argv[0],
+	         argv[1]);
+	rv = api_call("POST", path, (const char *)form.data, &data);
+	buf_free(&form);
+	if (rv == 0) {
+		if (output_json) {
+			char *text = json_dumps(data, JSON_INDENT(2));
+
+			printf("%s\n", text != NULL ? text : "null");
+			free(text);
+		} else {
+			printf("full-tokenid: %s\nvalue: %s\n(the value is "
+			       "shown only now)\n",
+			       json_string_value(
+			               json_object_get(data, "full-tokenid")),
+			       json_string_value(
+			               json_object_get(data, "value")));
+		}
+	}
+	json_decref(data);
+	return rv;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option options[] = {
@@ -504,6 +744,14 @@ int main(int argc, char **argv)
 		if (!strcmp(sub, "leave"))
 			return cluster_remove(n, rest, true);
 	}
+	if (!strcmp(cmd, "api"))
+		return api_command(argc - optind - 1, argv + optind + 1);
+	if (!strcmp(cmd, "user") && optind + 1 < argc &&
+	    !strcmp(argv[optind + 1], "passwd"))
+		return user_passwd(argc - optind - 2, argv + optind + 2);
+	if (!strcmp(cmd, "user") && optind + 1 < argc &&
+	    !strcmp(argv[optind + 1], "token-add"))
+		return user_token_add(argc - optind - 2, argv + optind + 2);
 	if (!strcmp(cmd, "db") && optind + 1 < argc &&
 	    !strcmp(argv[optind + 1], "query"))
 		return db_query(argc - optind - 2, argv + optind + 2);

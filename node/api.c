@@ -54,6 +54,10 @@ static void call_maybe_free(struct api_call *c)
 	json_decref(c->errors);
 	c->errors = NULL;
 	api_reply_free(&c->reply);
+	mem_free(c->authorization);
+	mem_free(c->cookie);
+	mem_free(c->csrf);
+	c->authorization = c->cookie = c->csrf = NULL;
 	uv_close((uv_handle_t *)&c->timer, call_free_cb);
 }
 
@@ -188,6 +192,37 @@ void api_call_fail(struct api_call *c, int rv, const char *fmt, ...)
 	api_call_done(c, rv, &e);
 }
 
+static void on_call_timer(uv_timer_t *t);
+
+void api_call_fail_http(struct api_call *c, int http_status,
+                        const char *message)
+{
+	struct err e;
+
+	c->is_running = false;
+	api_reply_free(&c->reply);
+	api_reply_error(&c->reply, http_status, message, &e);
+	call_reply(c);
+	call_maybe_free(c);
+}
+
+void api_call_deny(struct api_call *c, int http_status, const char *message)
+{
+	struct node_api *a = c->a;
+	struct err e;
+
+	if (a->ndelayed >= API_DENY_HELD || c->is_replied) {
+		api_call_fail_http(c, http_status, message);
+		return;
+	}
+	c->is_running = false;
+	api_reply_free(&c->reply);
+	api_reply_error(&c->reply, http_status, message, &e);
+	c->is_delaying = true;
+	a->ndelayed++;
+	uv_timer_start(&c->timer, on_call_timer, API_DENY_DELAY_MS, 0);
+}
+
 /* Answers a message through the mapping: {"data": <JSON of resp>}. */
 void api_reply_message(struct api_call *c, const ProtobufCMessage *resp)
 {
@@ -225,6 +260,13 @@ static void on_call_timer(uv_timer_t *t)
 
 	if (c->is_replied)
 		return;
+	if (c->is_delaying) {
+		c->is_delaying = false;
+		c->a->ndelayed--;
+		call_reply(c);
+		call_maybe_free(c);
+		return;
+	}
 	if (c->is_rpc_running && elapsed < API_DEADLINE_MS &&
 	    c->a->cluster != NULL) {
 		int rv = node_status_peer(c->a->cluster, c->target, &conn,
@@ -389,6 +431,7 @@ static void snap_free(struct view_snap *v)
 	mem_free(v->guests);
 	mem_free(v->storage);
 	mem_free(v->fingerprints);
+	api_access_snap_free(v);
 	mem_free(v);
 }
 
@@ -498,6 +541,9 @@ static int load_run(struct db_client *client, struct db_op *op, struct err *e)
 		v->nfingerprints++;
 	}
 	db_rows_free(&rows);
+	rv = api_access_load(client, v, e);
+	if (rv != 0)
+		goto fail;
 	a->loading = v;
 	return 0;
 fail:
@@ -508,7 +554,7 @@ fail:
 
 static void view_load(struct node_api *a);
 
-static void run_route(struct api_call *c);
+static void call_continue(struct api_call *c);
 
 static void load_done(struct db_op *op, int status)
 {
@@ -551,8 +597,10 @@ static void load_done(struct db_op *op, int status)
 			              "the cluster database cannot answer: %s",
 			              a->load_err.msg);
 		else
-			run_route(c);
+			call_continue(c);
 	}
+	if (status == 0 && a->cluster != NULL && !a->is_stopping)
+		api_access_after_load(a);
 	/* It moved on meanwhile: load again for the next requests. */
 	if (status == 0 && a->cluster != NULL && !a->is_stopping &&
 	    a->known_revision > a->snap->revision)
@@ -649,6 +697,54 @@ static void view_input_fill(struct node_api *a, struct view_input *vi)
 
 /* Answers from the cache entry `slot`, rebuilding it when the DB rows or
  * the live figures moved since it was built. */
+/* Does the principal see everything (root, and its tokens without
+ * privilege separation)? Then answers come from the shared cache. */
+static bool sees_all(const struct api_call *c)
+{
+	return strcmp(c->who.userid, "root@pam") == 0 &&
+	       (c->who.tokenid[0] == '\0' || !c->who.privsep);
+}
+
+/* Keeps the rows the principal may see, as Proxmox filters its lists:
+ * nodes by Sys.Audit, storage by Datastore.Audit or AllocateSpace, guests
+ * by VM.Audit. */
+static json_t *rows_filter(struct api_call *c, json_t *rows)
+{
+	json_t *out = json_array(), *row;
+	size_t i;
+
+	json_array_foreach(rows, i, row)
+	{
+		const char *type =
+		        json_string_value(json_object_get(row, "type"));
+		char path[160];
+		const char *privs;
+
+		if (type == NULL)
+			continue;
+		if (strcmp(type, "node") == 0) {
+			snprintf(path, sizeof path, "/nodes/%s",
+			         json_string_value(
+			                 json_object_get(row, "node")));
+			privs = "Sys.Audit";
+		} else if (strcmp(type, "storage") == 0) {
+			snprintf(path, sizeof path, "/storage/%s",
+			         json_string_value(
+			                 json_object_get(row, "storage")));
+			privs = "Datastore.Audit,Datastore.AllocateSpace";
+		} else {
+			snprintf(path, sizeof path, "/vms/%lld",
+			         (long long)json_integer_value(
+			                 json_object_get(row, "vmid")));
+			privs = "VM.Audit";
+		}
+		if (api_access_can(c, path, privs))
+			json_array_append(out, row);
+	}
+	json_decref(rows);
+	return out;
+}
+
 static void reply_cached(struct api_call *c, unsigned slot,
                          enum res_filter filter)
 {
@@ -665,6 +761,13 @@ static void reply_cached(struct api_call *c, unsigned slot,
 		return;
 	}
 	view_input_fill(a, vi);
+	if (!sees_all(c)) {
+		rows = slot == CACHE_NODES ? res_build_nodes(&vi->in)
+		                           : res_build(&vi->in, filter);
+		mem_free(vi);
+		api_reply_json(c, rows != NULL ? rows_filter(c, rows) : NULL);
+		return;
+	}
 	if (vc->body == NULL || vc->snap != a->snap ||
 	    vc->generation != vi->generation ||
 	    vc->online_mask != vi->online_mask) {
@@ -865,27 +968,33 @@ static void route_node_status(struct api_call *c)
 	api_reply_json(c, data);
 }
 
-static const struct route_def def_version = {
-        &cairn__version_request__descriptor, route_version, false};
-static const struct route_def def_cluster_status = {
-        &cairn__cluster_status_request__descriptor, route_cluster_status,
-        false};
-static const struct route_def def_cluster_resources = {
-        &cairn__cluster_resources_request__descriptor, route_cluster_resources,
-        false};
-static const struct route_def def_cluster_nextid = {
-        &cairn__cluster_next_id_request__descriptor, route_cluster_nextid,
-        false};
-static const struct route_def def_nodes = {&cairn__nodes_request__descriptor,
-                                           route_nodes, false};
-static const struct route_def def_node_guests = {
-        &cairn__node_guests_request__descriptor, route_node_guests, true};
-static const struct route_def def_node_lxc = {
-        &cairn__node_lxc_request__descriptor, route_node_guests, true};
-static const struct route_def def_node_storage = {
-        &cairn__node_storage_request__descriptor, route_node_guests, true};
-static const struct route_def def_node_status = {
-        &cairn__node_status_request__descriptor, route_node_status, true};
+/* GET /cairn/routes: every route with the permission it declares (what
+ * the privilege tests walk, and documentation). */
+static void route_routes(struct api_call *c);
+
+#define DEF(name, req, fn, local, flags, path, privs) \
+	static const struct route_def name = {        \
+	        &cairn__##req##__descriptor, fn, local, {flags, path, privs}}
+
+DEF(def_version, version_request, route_version, false, PERM_USER, NULL, NULL);
+DEF(def_cluster_status, cluster_status_request, route_cluster_status, false, 0,
+    "/", "Sys.Audit");
+/* Lists answer every authenticated principal and show only what it may
+ * see (Proxmox's filtering). */
+DEF(def_cluster_resources, cluster_resources_request, route_cluster_resources,
+    false, PERM_USER, NULL, NULL);
+DEF(def_cluster_nextid, cluster_next_id_request, route_cluster_nextid, false,
+    PERM_USER, NULL, NULL);
+DEF(def_nodes, nodes_request, route_nodes, false, PERM_USER, NULL, NULL);
+DEF(def_node_guests, node_guests_request, route_node_guests, true, PERM_USER,
+    NULL, NULL);
+DEF(def_node_lxc, node_lxc_request, route_node_guests, true, PERM_USER, NULL,
+    NULL);
+DEF(def_node_storage, node_storage_request, route_node_guests, true, PERM_USER,
+    NULL, NULL);
+DEF(def_node_status, node_status_request, route_node_status, true, 0,
+    "/nodes/{node}", "Sys.Audit");
+DEF(def_routes, routes_request, route_routes, false, PERM_USER, NULL, NULL);
 
 static const struct api_route routes[] = {
         {API_GET, "/version", &def_version},
@@ -897,7 +1006,68 @@ static const struct api_route routes[] = {
         {API_GET, "/nodes/{node}/qemu", &def_node_guests},
         {API_GET, "/nodes/{node}/lxc", &def_node_lxc},
         {API_GET, "/nodes/{node}/storage", &def_node_storage},
+        {API_GET, "/cairn/routes", &def_routes},
 };
+
+/* routes[] and the other files' tables, joined at the first start. */
+#define ROUTES_MAX 128
+static struct api_route all_routes[ROUTES_MAX];
+static size_t nall_routes;
+
+static void routes_join(void)
+{
+	size_t i;
+
+	if (nall_routes > 0)
+		return;
+	CAIRN_ASSERT(CAIRN_ARRAY_SIZE(routes) + api_access_nroutes <=
+	             ROUTES_MAX);
+	for (i = 0; i < CAIRN_ARRAY_SIZE(routes); i++)
+		all_routes[nall_routes++] = routes[i];
+	for (i = 0; i < api_access_nroutes; i++)
+		all_routes[nall_routes++] = api_access_routes[i];
+	for (i = 0; i < nall_routes; i++) {
+		const struct route_def *d = all_routes[i].handler;
+
+		/* Every route declares who may call it. */
+		CAIRN_ASSERT(d->perm.flags != 0 || d->perm.privs != NULL);
+		CAIRN_ASSERT(d->perm.privs == NULL || d->perm.path != NULL);
+	}
+}
+
+static void route_routes(struct api_call *c)
+{
+	json_t *list = json_array();
+	size_t i;
+
+	for (i = 0; list != NULL && i < nall_routes; i++) {
+		const struct route_def *d = all_routes[i].handler;
+		json_t *perm = json_object(), *row;
+
+		if (perm == NULL)
+			break;
+		if (d->perm.flags & PERM_PUBLIC)
+			json_object_set_new(perm, "public", json_integer(1));
+		if (d->perm.flags & PERM_USER)
+			json_object_set_new(perm, "user", json_integer(1));
+		if (d->perm.flags & PERM_SELF)
+			json_object_set_new(perm, "self", json_integer(1));
+		if (d->perm.flags & PERM_ROOT)
+			json_object_set_new(perm, "root", json_integer(1));
+		if (d->perm.privs != NULL)
+			json_object_set_new(perm, "check",
+			                    json_pack("[s,s]", d->perm.path,
+			                              d->perm.privs));
+		row = json_pack("{s:s, s:s, s:o}", "method",
+		                api_method_name(all_routes[i].method), "path",
+		                all_routes[i].path, "permissions", perm);
+		if (row == NULL || json_array_append_new(list, row) != 0) {
+			json_decref(list);
+			list = NULL;
+		}
+	}
+	api_reply_json(c, list);
+}
 
 /* ----------------------------------------------------------- requests */
 
@@ -912,22 +1082,94 @@ static void run_route(struct api_call *c)
 	c->def->fn(c);
 }
 
-/* Routes, decodes and runs one request: forwards it when another node
- * answers it. */
-static void call_start(struct api_call *c, const struct api_request *in)
+/* Field names Proxmox spells with '-', which proto identifiers cannot. */
+static const struct proto_json_override renames[] = {
+        {"cairn.AccessTicketRequest", "new_format", PROTO_JSON_RENAME,
+         "new-format"},
+        {"cairn.AccessTicketRequest", "tfa_challenge", PROTO_JSON_RENAME,
+         "tfa-challenge"},
+        {"cairn.AccessPasswordRequest", "confirmation_password",
+         PROTO_JSON_RENAME, "confirmation-password"},
+};
+
+/* After the route is known: authenticate, check the permission, decode
+ * the parameters, then forward or run. Runs again after a wait for the
+ * view. */
+static void call_continue(struct api_call *c)
 {
-	struct proto_json_options opts = {.strings_are_values = true};
+	struct proto_json_options opts = {
+	        .overrides = renames,
+	        .n_overrides = CAIRN_ARRAY_SIZE(renames),
+	        .strings_are_values = true,
+	};
 	struct node_api *a = c->a;
 	struct err e;
 	int rv;
 
+	if (c->is_replied || a->cluster == NULL) {
+		api_call_fail(c, -ESHUTDOWN, "the node is shutting down");
+		return;
+	}
+	if (c->msg != NULL) { /* a route that waited for the view */
+		run_route(c);
+		return;
+	}
+	if (!c->is_authorized) {
+		if (!api_access_authorize(c))
+			return;
+		c->is_authorized = true;
+	}
+	rv = proto_json_to_message(c->def->request, c->match.params, &opts,
+	                           &c->msg, c->errors, &e);
+	if (rv != 0) {
+		if (!(rv == -EINVAL && json_object_size(c->errors) > 0))
+			rv = rv == -ENOMEM ? rv : -EINVAL;
+		api_call_done(c, rv, &e);
+		return;
+	}
+	if (c->def->is_node_local) {
+		const char *node = json_string_value(
+		        json_object_get(c->match.params, "node"));
+
+		if (node == NULL || !node_status_has_member(a->cluster, node)) {
+			api_call_fail(c, -ENOENT, "no such cluster node '%s'",
+			              node != NULL ? node : "");
+			return;
+		}
+		if (strcmp(node, a->cluster->node->config->node_name) != 0) {
+			if (c->fwd != NULL && !c->is_local) {
+				api_call_fail(
+				        c, -EPROTO,
+				        "node '%s' was asked for node "
+				        "'%s': not forwarding twice",
+				        a->cluster->node->config->node_name,
+				        node);
+				return;
+			}
+			snprintf(c->target, sizeof c->target, "%s", node);
+			forward(c, &c->in);
+			return;
+		}
+	}
+	run_route(c);
+}
+
+/* Routes one request (the request's memory stays valid until it is
+ * answered), then goes on with call_continue. */
+static void call_start(struct api_call *c, const struct api_request *in)
+{
+	struct node_api *a = c->a;
+	struct err e;
+	int rv;
+
+	c->in = *in;
 	c->started_ms = api_now_ms();
 	c->is_running = true;
 	if (a->cluster != NULL)
 		snprintf(c->answered_by, sizeof c->answered_by, "%s",
 		         a->cluster->node->config->node_name);
 	uv_timer_start(&c->timer, on_call_timer, API_DEADLINE_MS, 0);
-	rv = api_route_resolve(routes, CAIRN_ARRAY_SIZE(routes), in, &c->match,
+	rv = api_route_resolve(all_routes, nall_routes, in, &c->match,
 	                       c->errors, &e);
 	if (rv != 0) {
 		int status = rv == -ENOENT || rv == -ENOTSUP ? 501
@@ -946,43 +1188,7 @@ static void call_start(struct api_call *c, const struct api_request *in)
 	}
 	c->has_match = true;
 	c->def = c->match.route->handler;
-	rv = proto_json_to_message(c->def->request, c->match.params, &opts,
-	                           &c->msg, c->errors, &e);
-	if (rv != 0) {
-		if (!(rv == -EINVAL && json_object_size(c->errors) > 0))
-			rv = rv == -ENOMEM ? rv : -EINVAL;
-		api_call_done(c, rv, &e);
-		return;
-	}
-	if (a->cluster == NULL) {
-		api_call_fail(c, -ESHUTDOWN, "the node is shutting down");
-		return;
-	}
-	if (c->def->is_node_local) {
-		const char *node = json_string_value(
-		        json_object_get(c->match.params, "node"));
-
-		if (node == NULL || !node_status_has_member(a->cluster, node)) {
-			api_call_fail(c, -ENOENT, "no such cluster node '%s'",
-			              node != NULL ? node : "");
-			return;
-		}
-		if (strcmp(node, a->cluster->node->config->node_name) != 0) {
-			if (c->fwd != NULL) {
-				api_call_fail(
-				        c, -EPROTO,
-				        "node '%s' was asked for node "
-				        "'%s': not forwarding twice",
-				        a->cluster->node->config->node_name,
-				        node);
-				return;
-			}
-			snprintf(c->target, sizeof c->target, "%s", node);
-			forward(c, in);
-			return;
-		}
-	}
-	run_route(c);
+	call_continue(c);
 }
 
 static struct api_call *call_new(struct node_api *a)
@@ -1011,6 +1217,28 @@ static h2o_iovec_t header_value(h2o_req_t *req, const h2o_token_t *token)
 	return i < 0 ? h2o_iovec_init(NULL, 0) : req->headers.entries[i].value;
 }
 
+/* A copy of a header's value (the first of that name; h2o lower-cases
+ * names), NULL when absent or over 4 KiB. */
+static char *header_copy(h2o_req_t *req, const char *name)
+{
+	ssize_t i =
+	        h2o_find_header_by_str(&req->headers, name, strlen(name), -1);
+	h2o_iovec_t v;
+	char *out;
+
+	if (i < 0)
+		return NULL;
+	v = req->headers.entries[i].value;
+	if (v.len > 4096)
+		return NULL;
+	out = mem_alloc(v.len + 1);
+	if (out != NULL) {
+		memcpy(out, v.base, v.len);
+		out[v.len] = '\0';
+	}
+	return out;
+}
+
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
 	struct node_api *a = ((struct api_handler *)self)->api;
@@ -1036,12 +1264,30 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 	c->req_ref = h2o_mem_alloc_shared(&req->pool, sizeof *c->req_ref,
 	                                  on_req_disposed);
 	*c->req_ref = c;
+	c->authorization = header_copy(req, "authorization");
+	c->cookie = header_copy(req, "cookie");
+	c->csrf = header_copy(req, "csrfpreventiontoken");
 	call_start(c, &in);
 	return 0;
 }
 
+static void api_rpc_call(struct node_req *r, bool is_local);
+
 /* cairn.Node/ApiForward: a REST request another node received for us. */
 void node_api_forward(struct node_req *r)
+{
+	api_rpc_call(r, false);
+}
+
+/* cairn.Api/Call, on the local socket: root on this node uses the REST
+ * API as root@pam (Proxmox's pvesh), `cairn api` and the bootstrap of
+ * the first credentials. */
+void node_api_local(struct node_req *r)
+{
+	api_rpc_call(r, true);
+}
+
+static void api_rpc_call(struct node_req *r, bool is_local)
 {
 	const Cairn__ApiForwardRequest *q = (const void *)r->request;
 	struct node_cluster *cl = r->node->cluster;
@@ -1066,8 +1312,11 @@ void node_api_forward(struct node_req *r)
 		return;
 	}
 	c->fwd = r;
+	c->is_local = is_local;
 	snprintf(c->principal, sizeof c->principal, "%s",
-	         q->principal != NULL ? q->principal : "");
+	         is_local               ? "root@pam"
+	         : q->principal != NULL ? q->principal
+	                                : "");
 	in = (struct api_request){
 	        .method = q->method,
 	        .method_len = strlen(q->method),
@@ -1242,8 +1491,8 @@ int node_api_start(struct node_cluster *c, struct err *e)
 	struct api_handler *h;
 	int rv;
 
-	CAIRN_ASSERT(api_route_table_check(routes, CAIRN_ARRAY_SIZE(routes),
-	                                   e) == 0);
+	routes_join();
+	CAIRN_ASSERT(api_route_table_check(all_routes, nall_routes, e) == 0);
 	rv = parse_listen(cfg->api_listen, &ss, e);
 	if (rv != 0)
 		return rv;

@@ -7,8 +7,10 @@
 #define H2O_USE_LIBUV 1
 #include <h2o.h>
 
+#include "node/acl.h"
 #include "node/api_error.h"
 #include "node/api_route.h"
+#include "node/auth.h"
 #include "node/hoststat.h"
 #include "node/internal.h"
 #include "node/resources.h"
@@ -18,6 +20,41 @@
 #define API_CONNS_MAX      1024
 #define API_DRAIN_MS       2000  /* graceful stop: connections may finish */
 #define API_DEADLINE_MS    10000 /* every call answers within this */
+#define API_DENY_DELAY_MS  1000  /* before a 401 */
+#define API_DENY_HELD      64
+
+/* Users, tokens and ACLs as the view holds them (node/api_access.c). */
+struct api_user {
+	char userid[AUTH_USERID_MAX + 1];
+	bool enable;
+	int64_t expire;                               /* unix s; 0: never */
+	char *password_hash;                          /* NULL: none */
+	char *firstname, *lastname, *email, *comment; /* NULL: unset */
+	char groups[256];                             /* comma-separated */
+};
+struct api_token {
+	char userid[AUTH_USERID_MAX + 1];
+	char tokenid[AUTH_TOKENID_MAX + 1];
+	char digest[65]; /* SHA-256 hex of the secret */
+	bool privsep;
+	int64_t expire;
+	char *comment;
+};
+struct view_auth {
+	struct api_user *users;
+	size_t nusers;
+	struct api_token *tokens;
+	size_t ntokens;
+	struct acl_entry *acl;
+	size_t nacl;
+	struct acl_role *roles; /* custom roles */
+	size_t nroles;
+	struct acl_group_member *members;
+	size_t nmembers;
+	struct auth_keys keys;
+	bool has_keys;
+	int64_t keys_rotated_at; /* unix s */
+};
 
 /* One load of the config DB's rows that /cluster/resources, /nodes and
  * /cluster/nextid show, parsed on the DB thread. */
@@ -32,6 +69,7 @@ struct view_snap {
 		char fingerprint[96];
 	} * fingerprints;
 	size_t nfingerprints;
+	struct view_auth auth;
 };
 
 /* A serialized answer, valid while the inputs it was built from are. */
@@ -76,6 +114,11 @@ struct node_api {
 	struct err load_err;
 	struct list waiters; /* api_calls waiting for a fresh snap */
 	struct view_cache cache[CACHE_COUNT];
+	/* access control (node/api_access.c) */
+	unsigned ndelayed; /* 401s held back by their delay */
+	struct db_op keys_op;
+	bool is_keys_running;
+	uint64_t keys_tried_ms;
 };
 
 struct api_conn {
@@ -93,12 +136,32 @@ struct api_handler {
 struct api_call;
 typedef void (*route_fn)(struct api_call *c);
 
+/* Who may call a route (every route declares it; checked at start-up).
+ * PERM_PUBLIC: anyone, unauthenticated; PERM_USER: any authenticated
+ * principal (handlers may filter); PERM_SELF: the principal's own user
+ * named in the {userid} parameter passes without privs; PERM_ROOT:
+ * root@pam only. privs: any one of these (comma-separated Proxmox names)
+ * on path, whose {params} are filled from the request. */
+enum {
+	PERM_PUBLIC = 1 << 0,
+	PERM_USER = 1 << 1,
+	PERM_SELF = 1 << 2,
+	PERM_ROOT = 1 << 3,
+};
+struct route_perm {
+	unsigned flags;
+	const char *path;
+	const char *privs;
+};
+
 /* What a route is: the message its parameters decode into, its work,
- * and whether a {node} parameter names the node that answers it. */
+ * who may call it, and whether a {node} parameter names the node that
+ * answers it. */
 struct route_def {
 	const ProtobufCMessageDescriptor *request;
 	route_fn fn;
 	bool is_node_local; /* forwarded to {node} */
+	struct route_perm perm;
 };
 
 /* One REST request, from h2o or forwarded by another node, until it is
@@ -124,7 +187,21 @@ struct api_call {
 	struct rpc_call rpc;
 	bool is_rpc_running;
 	char target[64];
+	/* the request as it came (valid until answered) */
+	struct api_request in;
+	/* authentication (node/api_access.c) */
+	char *authorization, *cookie, *csrf; /* header copies; NULL: absent */
+	bool is_authorized, is_delaying;
+	bool is_local; /* cairn.Api/Call: root on the node, as root@pam */
+	struct acl_principal who;
+	struct db_op op;
+	struct pool_work work;
+	void *ctx; /* a handler's own state, freed by its done */
 };
+
+/* The routes of node/api_access.c, for the table in node/api.c. */
+extern const struct api_route api_access_routes[];
+extern const size_t api_access_nroutes;
 
 uint64_t api_now_ms(void);
 /* A handler's end: rv 0 with c->reply filled, or an error (parameter
@@ -140,5 +217,28 @@ void api_reply_json(struct api_call *c, json_t *data);
 bool api_view_wait(struct api_call *c);
 /* Fails c when there is no view at all; true then. */
 bool api_view_missing(struct api_call *c);
+/* Answers status with message after API_DENY_DELAY_MS (at most
+ * API_DENY_HELD at a time; later ones at once): the pace of password
+ * guessing. */
+void api_call_deny(struct api_call *c, int http_status, const char *message);
+/* Answers an HTTP status and message now (401, 403...). */
+void api_call_fail_http(struct api_call *c, int http_status,
+                        const char *message);
+
+/* node/api_access.c */
+/* Authenticates c and checks its route's permission: true when it may go
+ * on; false when c was answered or waits for the view (then this runs
+ * again). */
+bool api_access_authorize(struct api_call *c);
+/* On the DB thread, inside the view's load: users, tokens, ACLs, keys. */
+int api_access_load(struct db_client *client, struct view_snap *v,
+                    struct err *e);
+void api_access_snap_free(struct view_snap *v);
+/* After a load, on the loop: make or rotate the ticket keys if due. */
+void api_access_after_load(struct node_api *a);
+/* The ACL world of a snap, borrowed from it. */
+void api_access_world(const struct view_snap *v, struct acl_world *w);
+/* True when the principal may see what path guards with any of privs. */
+bool api_access_can(struct api_call *c, const char *path, const char *privs);
 
 #endif /* CAIRN_NODE_API_INTERNAL_H */

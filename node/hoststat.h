@@ -17,7 +17,7 @@ struct host_stat {
 	uint64_t root_total, root_used, root_avail; /* bytes */
 	unsigned cpus;
 	char cpu_model[128];
-	char kversion[272]; /* uname: 4 fields of up to 65 bytes */
+	char kversion[272];           /* uname: 4 fields of up to 65 bytes */
 	uint64_t cpu_busy, cpu_total; /* jiffies since boot, /proc/stat */
 };
 

@@ -176,6 +176,8 @@ void node_api_stop(struct node_cluster *c, void (*cb)(struct node_cluster *c));
 void node_api_on_revision(struct node_cluster *c, uint64_t revision);
 /* cairn.Node/ApiForward: answers a REST request forwarded by a member. */
 void node_api_forward(struct node_req *r);
+/* cairn.Api/Call (local socket): a REST request as root@pam. */
+void node_api_local(struct node_req *r);
 
 /* Writes a file atomically (temp + fsync + rename) with mode. */
 int node__write_file(const char *path, const char *text, mode_t mode,

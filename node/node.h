@@ -19,13 +19,13 @@ struct node_config {
 	char *run_dir;   /* sockets, pid files of guests */
 	char *log_file;  /* where logs go when not --foreground */
 	char *log_level;
-	char *rpc_listen; /* RPC (CLI and nodes), TLS */
-	char *db_listen;  /* dqlite tunnel, mutual TLS */
-	char *api_listen; /* REST API, HTTPS */
-	bool api_http2;   /* offer HTTP/2 on it (off: no rapid-reset fix) */
+	char *rpc_listen;     /* RPC (CLI and nodes), TLS */
+	char *db_listen;      /* dqlite tunnel, mutual TLS */
+	char *api_listen;     /* REST API, HTTPS */
+	bool api_http2;       /* offer HTTP/2 on it (off: no rapid-reset fix) */
 	char *api_static_dir; /* NULL: no /static/ (benchmarks only) */
-	char *address;    /* the IP other nodes reach us at */
-	char *bridge;     /* guests' bridge, created if missing; "" none */
+	char *address;        /* the IP other nodes reach us at */
+	char *bridge;         /* guests' bridge, created if missing; "" none */
 	int64_t db_latency_ms;
 	int64_t db_snapshot_threshold;
 	int64_t db_snapshot_trailing;

@@ -46,6 +46,8 @@ static const struct method methods[] = {
          node_member_join},
         {"cairn.Node/AddMember", &cairn__add_member_request__descriptor,
          ACCESS_NODE, node_member_add},
+        {"cairn.Api/Call", &cairn__api_forward_request__descriptor,
+         ACCESS_LOCAL, node_api_local},
         /* Only a node may say who the principal is. */
         {"cairn.Node/ApiForward", &cairn__api_forward_request__descriptor,
          ACCESS_NODE, node_api_forward},

@@ -4,6 +4,7 @@
 #ifndef CAIRN_PROTO_H
 #define CAIRN_PROTO_H
 
+#include "proto/access.pb-c.h"
 #include "proto/cluster.pb-c.h"
 #include "proto/rpc.pb-c.h"
 #include "proto/version.pb-c.h"

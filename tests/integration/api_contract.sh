@@ -35,7 +35,7 @@ url() { echo "https://127.0.$net.$1:$((base + 6))/api2/json$2"; }
 # $dir/headers, the code in $dir/code.
 api() {
 	curl -sS --max-time 10 --cacert "$dir/n1/data/pki/ca.crt" \
-		-D "$dir/headers" -o "$dir/body" -w '%{http_code}' \
+		-H "Authorization: $AUTH" -D "$dir/headers" -o "$dir/body" -w '%{http_code}' \
 		"$(url "$1" "$2")" >"$dir/code"
 }
 code() { cat "$dir/code"; }
@@ -101,6 +101,8 @@ cairn_on 1 cluster create contracttest >/dev/null
 for i in 2 3; do
 	cairn_on "$i" cluster join "$(cairn_on 1 cluster join-token)" >/dev/null
 done
+# An administrator token (root@pam, no privilege separation) for every call.
+AUTH="PVEAPIToken=root@pam!test=$(cairn_on 1 --output json user token-add root@pam test --privsep 0 | jq -r .value)"
 
 cluster_ready() {
 	api "$1" /cluster/status 2>/dev/null && [ "$(code)" = 200 ] &&

@@ -1,0 +1,188 @@
+#!/usr/bin/env bash
+# Users, tickets, API tokens and privileges over the REST API of a 3-node
+# loopback cluster, as Proxmox clients use them: the ticket + CSRF flow, a
+# ticket of n1 accepted by n3, renewal with the ticket as the password,
+# token flow and an expired token, 401s after a delay, a PVEAuditor
+# refused on every non-GET route (walking the route table), and
+# /access/permissions matching the ACLs set.
+set -u
+source "$(dirname "$0")/tap.sh"
+
+dir=$(mktemp -d /tmp/cairn-it-access.XXXXXX)
+base=$((20000 + RANDOM % 9000))
+net=$((20 + RANDOM % 200))
+cleanup() {
+	local f
+	for f in "$dir"/n*/run/cairnd.pid; do
+		[ -f "$f" ] && kill -KILL "$(cat "$f")" 2>/dev/null
+	done
+	[ -n "${CAIRN_KEEP:-}" ] || rm -rf "$dir"
+}
+trap cleanup EXIT
+
+sock() { echo "$dir/n$1/run/cairnd.sock"; }
+cairn_on() { local n=$1; shift; "$CAIRN" --socket "$(sock "$n")" "$@"; }
+start_node() { "$CAIRND" -c "$dir/n$1.conf" 2>>"$dir/n$1.start.err"; }
+url() { echo "https://127.0.$net.$1:$((base + 6))/api2/json$2"; }
+# req NODE METHOD PATH [CURL ARGS...]: body on stdout, code in $dir/code,
+# headers in $dir/headers.
+req() {
+	local n=$1 method=$2 path=$3
+	shift 3
+	curl -sS --max-time 15 --cacert "$dir/n1/data/pki/ca.crt" -X "$method" \
+		-D "$dir/headers" -o "$dir/body" -w '%{http_code}' \
+		"$@" "$(url "$n" "$path")" >"$dir/code"
+	cat "$dir/body"
+}
+code() { cat "$dir/code"; }
+status_line() { head -n 1 "$dir/headers" | tr -d '\r'; }
+code_is() { [ "$(code)" = "$1" ]; }
+jq_true() { jq -e "$@" >/dev/null; }
+
+for i in 1 2 3; do
+	mkdir -p "$dir/n$i"
+	cat >"$dir/n$i.conf" <<CONF
+node_name = n$i
+data_dir = $dir/n$i/data
+run_dir = $dir/n$i/run
+log_file = $dir/n$i/cairnd.log
+rpc_listen = 127.0.$net.$i:$((base + 16))
+db_listen = 127.0.$net.$i:$((base + 17))
+api_listen = 127.0.$net.$i:$((base + 6))
+bridge = ""
+db_latency_ms = 20
+CONF
+	start_node "$i"
+done
+cairn_on 1 cluster create accesstest >/dev/null
+for i in 2 3; do
+	cairn_on "$i" cluster join "$(cairn_on 1 cluster join-token)" >/dev/null
+done
+
+# ---- unauthenticated
+up() { req "$1" GET /access/domains >/dev/null 2>&1 && code_is 200; }
+check "GET /access/domains answers without credentials" wait_for 10 up 1
+check "... listing the pam and pve realms" \
+	jq_true '[.data[].realm] | sort == ["pam", "pve"]' "$dir/body"
+t0=$(date +%s%N)
+req 2 GET /cluster/resources >/dev/null
+ms=$((($(date +%s%N) - t0) / 1000000))
+check "no credentials: 401 after a delay ($ms ms: $(status_line))" \
+	test "$(code)" = 401 -a "$ms" -ge 900
+req 2 GET /version -H 'Authorization: PVEAPIToken=root@pam!x=not-a-secret' >/dev/null
+check "a wrong token: 401 invalid token value ($(status_line))" \
+	bash -c "[ '$(code)' = 401 ] && grep -q 'invalid token value' <<<'$(status_line)'"
+
+# ---- the first credentials: root@pam's password and token, from a node
+printf 'rootsecret1\n' | cairn_on 1 user passwd root@pam >/dev/null
+check "root@pam gets a password through the local socket (cairn user passwd)" test $? = 0
+secret=$(cairn_on 1 --output json user token-add root@pam admin --privsep 0 | jq -r .value)
+check "cairn user token-add prints a UUID secret ($secret)" \
+	bash -c "[[ '$secret' =~ ^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$ ]]"
+ROOT="Authorization: PVEAPIToken=root@pam!admin=$secret"
+json=$(req 3 GET /version -H "$ROOT")
+check "root's token works on another node (n3)" code_is 200
+dbsecret=$(cairn_on 2 db query "SELECT digest FROM tokens WHERE tokenid = 'admin'" | tail -n 1)
+check "the DB keeps the token's SHA-256, not the secret" \
+	test "$dbsecret" = "$(printf %s "$secret" | sha256sum | cut -d' ' -f1)"
+
+# ---- tickets
+json=$(req 1 POST /access/ticket --data-urlencode username=root@pam --data-urlencode password=rootsecret1)
+check "POST /access/ticket: username, ticket, CSRFPreventionToken, clustername, cap ($(code))" \
+	jq_true '.data | .username == "root@pam" and (.ticket | startswith("PVE:root@pam:")) and (.CSRFPreventionToken | test("^[0-9A-F]{8}:")) and .clustername == "accesstest" and (.cap.vms["VM.Allocate"] == 1)' <<<"$json"
+ticket=$(jq -r .data.ticket <<<"$json")
+csrf=$(jq -r .data.CSRFPreventionToken <<<"$json")
+req 3 GET /cluster/status -b "PVEAuthCookie=$(jq -rn --arg t "$ticket" '$t|@uri')" >/dev/null
+check "a ticket of n1 works on n3 (cookie, URL-escaped)" code_is 200
+req 2 GET /cluster/status -H "Authorization: PVEAuthCookie=$ticket" >/dev/null
+check "... and as Authorization: PVEAuthCookie=" code_is 200
+req 3 POST /access/users -b "PVEAuthCookie=$ticket" --data-urlencode userid=nocsrf@pve >/dev/null
+check "a write with a ticket but no CSRF header is refused (401: $(status_line))" \
+	bash -c "[ '$(code)' = 401 ] && grep -q csrf <<<'$(status_line)'"
+req 3 POST /access/users -b "PVEAuthCookie=$ticket" -H "CSRFPreventionToken: $csrf" \
+	--data-urlencode userid=alice@pve --data-urlencode password=alicepass1 >/dev/null
+check "with the CSRF header it goes through (create alice@pve: $(code))" code_is 200
+json=$(req 2 POST /access/ticket --data-urlencode username=root@pam --data-urlencode "password=$ticket")
+check "renewal: the ticket as the password gives a new ticket" \
+	jq_true '.data.ticket | startswith("PVE:root@pam:")' <<<"$json"
+t0=$(date +%s%N)
+req 1 POST /access/ticket --data-urlencode username=root@pam --data-urlencode password=wrong >/dev/null
+ms=$((($(date +%s%N) - t0) / 1000000))
+check "a wrong password: 401 authentication failure, after a delay, with a JSON body ($ms ms)" \
+	bash -c "[ '$(code)' = 401 ] && [ $ms -ge 900 ] && [ $ms -lt 5000 ] && jq -e 'has(\"data\")' '$dir/body' >/dev/null"
+json=$(req 2 POST /access/ticket --data-urlencode username=alice --data-urlencode realm=pve --data-urlencode password=alicepass1)
+check "a pve user logs in with username + realm" \
+	jq_true '.data.username == "alice@pve"' <<<"$json"
+forged="PVE:root@pam:$(printf '%08X' "$(date +%s)")::AAAA"
+req 1 GET /version -b "PVEAuthCookie=$forged" >/dev/null
+check "a forged ticket is refused" code_is 401
+
+# ---- tokens
+json=$(req 1 POST /access/users/alice@pve/token/ci -H "$ROOT" --data-urlencode comment=pipeline)
+check "token create answers full-tokenid, info, value ($json)" \
+	jq_true '.data["full-tokenid"] == "alice@pve!ci" and .data.info.privsep == 1 and (.data.value | test("^[a-zA-Z0-9-]+$"))' <<<"$json"
+alice_ci=$(jq -r .data.value <<<"$json")
+req 2 GET /version -H "Authorization: PVEAPIToken=alice@pve!ci=$alice_ci" >/dev/null
+check "alice's token authenticates on n2" code_is 200
+req 2 GET /nodes/n2/status -H "Authorization: PVEAPIToken=alice@pve!ci=$alice_ci" >/dev/null
+check "... but a privsep token without ACLs gets 403 ($(status_line))" \
+	bash -c "[ '$(code)' = 403 ] && grep -q 'Permission check failed (/nodes/n2, Sys.Audit)' <<<'$(status_line)'"
+past=$(($(date +%s) - 10))
+json=$(req 1 POST /access/users/alice@pve/token/old -H "$ROOT" --data-urlencode "expire=$past")
+old=$(jq -r .data.value <<<"$json")
+req 3 GET /version -H "Authorization: PVEAPIToken=alice@pve!old=$old" >/dev/null
+check "an expired token is refused (401: $(status_line))" \
+	bash -c "[ '$(code)' = 401 ] && grep -q expired <<<'$(status_line)'"
+req 1 DELETE /access/users/alice@pve/token/ci -H "$ROOT" >/dev/null
+gone_ci() { req 3 GET /version -H "Authorization: PVEAPIToken=alice@pve!ci=$alice_ci" >/dev/null; code_is 401; }
+check "a deleted token stops working on every node" wait_for 5 gone_ci
+
+# ---- an auditor: every non-GET route is refused
+req 1 POST /access/users -H "$ROOT" --data-urlencode userid=aud@pve --data-urlencode password=auditor1 >/dev/null
+req 1 PUT /access/acl -H "$ROOT" --data-urlencode path=/ --data-urlencode users=aud@pve --data-urlencode roles=PVEAuditor >/dev/null
+check "PUT /access/acl gives aud@pve PVEAuditor on /" code_is 200
+aud=$(req 2 POST /access/users/aud@pve/token/t -H "$ROOT" --data-urlencode privsep=0 | jq -r .data.value)
+AUD="Authorization: PVEAPIToken=aud@pve!t=$aud"
+aud_ok() { req 3 GET /nodes/n1/status -H "$AUD" >/dev/null; code_is 200; }
+check "the auditor reads /nodes/n1/status (Sys.Audit)" wait_for 5 aud_ok
+routes=$(req 1 GET /cairn/routes -H "$ROOT")
+check "GET /cairn/routes lists the routes, each with its permissions" \
+	jq_true '(.data | length) > 20 and all(.data[]; (.permissions | length) > 0)' <<<"$routes"
+fill() { sed -e 's/{node}/n1/g; s/{vmid}/100/g; s/{userid}/other@pve/g; s/{tokenid}/t/g; s/{roleid}/Custom/g; s/{[a-z*]*}/x/g'; }
+walked=0
+refused=0
+while read -r method path; do
+	p=$(fill <<<"$path")
+	req 2 "$method" "$p" -H "$AUD" --data-urlencode path=/ --data-urlencode roles=PVEAuditor --data-urlencode users=aud@pve >/dev/null
+	walked=$((walked + 1))
+	if [ "$(code)" = 403 ]; then
+		refused=$((refused + 1))
+	else
+		not_ok "auditor: $method $p is $(code), not 403 ($(status_line))"
+	fi
+done < <(jq -r '.data[] | select(.method != "GET" and (.permissions.public | not)) | "\(.method) \(.path)"' <<<"$routes")
+check "the auditor gets 403 on all $walked non-GET routes ($refused refused)" \
+	test "$walked" -gt 5 -a "$refused" = "$walked"
+
+# ---- permissions match the ACLs
+req 1 POST /access/roles -H "$ROOT" --data-urlencode roleid=Operator --data-urlencode 'privs=VM.PowerMgmt,VM.Audit' >/dev/null
+check "a custom role from Proxmox privilege names" code_is 200
+req 1 PUT /access/acl -H "$ROOT" --data-urlencode path=/vms/100 --data-urlencode users=alice@pve --data-urlencode roles=Operator --data-urlencode propagate=0 >/dev/null
+alice_perm() {
+	req 3 GET '/access/permissions?userid=alice@pve' -H "$ROOT" >/dev/null
+	jq_true '.data["/vms/100"]["VM.PowerMgmt"] != null and .data["/vms/100"]["VM.Audit"] != null and (.data["/vms/100"]["VM.Allocate"] == null) and (.data["/"] == null)' "$dir/body"
+}
+check "/access/permissions shows alice's Operator privileges on /vms/100 only" wait_for 5 alice_perm
+json=$(req 2 GET /access/acl -H "$ROOT")
+check "GET /access/acl lists the entries" \
+	jq_true '[.data[] | select(.path == "/vms/100" and .ugid == "alice@pve" and .roleid == "Operator" and .type == "user" and .propagate == 0)] | length == 1' <<<"$json"
+json=$(req 2 GET /access/roles -H "$ROOT")
+check "GET /access/roles has the built-ins (special 1) and Operator" \
+	jq_true '([.data[] | select(.roleid == "PVEAuditor" and .special == 1)] | length == 1) and ([.data[] | select(.roleid == "Operator" and .privs == "VM.Audit,VM.PowerMgmt")] | length == 1)' <<<"$json"
+req 1 PUT /access/acl -H "$ROOT" --data-urlencode path=/nowhere --data-urlencode users=alice@pve --data-urlencode roles=Operator >/dev/null
+check "an ACL on a path Proxmox does not know is 400" code_is 400
+req 1 POST /access/users -H "$ROOT" --data-urlencode userid=alice@pve >/dev/null
+check "creating an existing user says already exists ($(status_line))" \
+	bash -c "grep -q 'already exists' <<<'$(status_line)'"
+
+done_testing
