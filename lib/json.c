@@ -170,8 +170,5 @@ int json_get_bool(const json_t *obj, const char *key, bool *out, struct err *e)
 
 char *json_to_text(const json_t *value)
 {
-	/* 15 significant digits, as Perl prints numbers: 0.0051, not
-	 * 0.0051000000000000004. */
-	return json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY |
-	                                JSON_REAL_PRECISION(15));
+	return json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
 }

@@ -111,7 +111,10 @@ static int set_body(struct api_reply *r, json_t *body, struct err *e)
 {
 	if (body == NULL)
 		return err_set(e, -ENOMEM, "out of memory");
-	r->body = json_to_text(body);
+	/* Reals with 15 significant digits, as Perl prints them (0.0051,
+	 * not 0.0051000000000000004): the figures are measurements. */
+	r->body = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY |
+	                                   JSON_REAL_PRECISION(15));
 	json_decref(body);
 	if (r->body == NULL)
 		return err_set(e, -ENOMEM,
