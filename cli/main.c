@@ -80,6 +80,10 @@ static void usage(FILE *f)
 	        "                             make an API token; prints its secret\n"
 	        "                             once (privsep 1, the default: only\n"
 	        "                             the token's own ACLs apply)\n"
+	        "  task status|log|follow UPID\n"
+	        "                             a task's state, its log, or its log\n"
+	        "                             as it grows until it ends (exit 1\n"
+	        "                             when the task failed)\n"
 	        "\n"
 	        "Other:\n"
 	        "  version                    print cairn's version (--version)\n"
@@ -669,6 +673,112 @@ static int user_token_add(int argc, char **argv)
 	return rv;
 }
 
+/* The node of a UPID ("UPID:NODE:..."), into out. */
+static int upid_node(const char *upid, char *out, size_t size)
+{
+	const char *p, *end;
+
+	if (strncmp(upid, "UPID:", 5) != 0)
+		return -1;
+	p = upid + 5;
+	end = strchr(p, ':');
+	if (end == NULL || (size_t)(end - p) >= size || end == p)
+		return -1;
+	snprintf(out, size, "%.*s", (int)(end - p), p);
+	return 0;
+}
+
+/* GET a task's status into *data. */
+static int task_status_get(const char *node, const char *enc, json_t **data)
+{
+	char path[1200];
+
+	snprintf(path, sizeof path, "/nodes/%s/tasks/%s/status", node, enc);
+	return api_call("GET", path, NULL, data);
+}
+
+static int task_command(int argc, char **argv)
+{
+	char node[64], path[1200], query[64];
+	const char *enc;
+	unsigned printed = 0;
+	json_t *data = NULL;
+	struct buf b;
+	int rv;
+
+	if (argc != 2 ||
+	    (strcmp(argv[0], "status") && strcmp(argv[0], "log") &&
+	     strcmp(argv[0], "follow")) ||
+	    upid_node(argv[1], node, sizeof node) != 0) {
+		fprintf(stderr, "usage: cairn task status|log|follow UPID\n");
+		return EXIT_USAGE;
+	}
+	buf_init(&b, 4096);
+	form_add(&b, "x", argv[1]); /* percent-encodes the UPID */
+	buf_append(&b, "", 1);
+	enc = (const char *)b.data + 2;
+	if (!strcmp(argv[0], "status")) {
+		rv = task_status_get(node, enc, &data);
+		if (rv == 0) {
+			char *text = json_dumps(data, JSON_INDENT(2));
+
+			printf("%s\n", text != NULL ? text : "null");
+			free(text);
+		}
+		json_decref(data);
+		buf_free(&b);
+		return rv;
+	}
+	for (;;) {
+		const char *status;
+		bool is_running;
+		json_t *line;
+		size_t i;
+
+		rv = task_status_get(node, enc, &data);
+		if (rv != 0)
+			break;
+		status = json_string_value(json_object_get(data, "status"));
+		is_running = status != NULL && !strcmp(status, "running");
+		json_decref(data);
+		data = NULL;
+		snprintf(path, sizeof path, "/nodes/%s/tasks/%s/log", node,
+		         enc);
+		snprintf(query, sizeof query, "start=%u&limit=50000", printed);
+		rv = api_call("GET", path, query, &data);
+		if (rv != 0)
+			break;
+		json_array_foreach(data, i, line)
+		{
+			printf("%s\n",
+			       json_string_value(json_object_get(line, "t")));
+			printed++;
+		}
+		fflush(stdout);
+		json_decref(data);
+		data = NULL;
+		if (!strcmp(argv[0], "log"))
+			break;
+		if (!is_running) {
+			const char *exitstatus;
+
+			rv = task_status_get(node, enc, &data);
+			if (rv != 0)
+				break;
+			exitstatus = json_string_value(
+			        json_object_get(data, "exitstatus"));
+			rv = exitstatus != NULL && !strcmp(exitstatus, "OK")
+			             ? 0
+			             : EXIT_FAILED;
+			json_decref(data);
+			break;
+		}
+		usleep(500 * 1000);
+	}
+	buf_free(&b);
+	return rv;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option options[] = {
@@ -744,6 +854,8 @@ int main(int argc, char **argv)
 		if (!strcmp(sub, "leave"))
 			return cluster_remove(n, rest, true);
 	}
+	if (!strcmp(cmd, "task"))
+		return task_command(argc - optind - 1, argv + optind + 1);
 	if (!strcmp(cmd, "api"))
 		return api_command(argc - optind - 1, argv + optind + 1);
 	if (!strcmp(cmd, "user") && optind + 1 < argc &&

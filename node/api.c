@@ -24,8 +24,6 @@
 
 #include "node/api_internal.h"
 
-static void maybe_stopped(struct node_api *a);
-
 uint64_t api_now_ms(void)
 {
 	return clock_mono_ms(clock_real());
@@ -38,7 +36,7 @@ static void call_free_cb(uv_handle_t *h)
 
 	mem_free(c);
 	a->ncalls--;
-	maybe_stopped(a);
+	api_maybe_stopped(a);
 }
 
 static void call_maybe_free(struct api_call *c)
@@ -599,13 +597,15 @@ static void load_done(struct db_op *op, int status)
 		else
 			call_continue(c);
 	}
-	if (status == 0 && a->cluster != NULL && !a->is_stopping)
+	if (status == 0 && a->cluster != NULL && !a->is_stopping) {
 		api_access_after_load(a);
+		api_tasks_reconcile(a);
+	}
 	/* It moved on meanwhile: load again for the next requests. */
 	if (status == 0 && a->cluster != NULL && !a->is_stopping &&
 	    a->known_revision > a->snap->revision)
 		view_load(a);
-	maybe_stopped(a);
+	api_maybe_stopped(a);
 }
 
 static void view_load(struct node_api *a)
@@ -1020,12 +1020,15 @@ static void routes_join(void)
 
 	if (nall_routes > 0)
 		return;
-	CAIRN_ASSERT(CAIRN_ARRAY_SIZE(routes) + api_access_nroutes <=
+	CAIRN_ASSERT(CAIRN_ARRAY_SIZE(routes) + api_access_nroutes +
+	                     api_task_nroutes <=
 	             ROUTES_MAX);
 	for (i = 0; i < CAIRN_ARRAY_SIZE(routes); i++)
 		all_routes[nall_routes++] = routes[i];
 	for (i = 0; i < api_access_nroutes; i++)
 		all_routes[nall_routes++] = api_access_routes[i];
+	for (i = 0; i < api_task_nroutes; i++)
+		all_routes[nall_routes++] = api_task_routes[i];
 	for (i = 0; i < nall_routes; i++) {
 		const struct route_def *d = all_routes[i].handler;
 
@@ -1341,7 +1344,7 @@ static void on_conn_closed(uv_handle_t *h)
 
 	mem_free(conn);
 	a->nconns--;
-	maybe_stopped(a);
+	api_maybe_stopped(a);
 }
 
 static void on_plain_closed(uv_handle_t *h)
@@ -1501,6 +1504,7 @@ int node_api_start(struct node_cluster *c, struct err *e)
 		return err_set(e, -ENOMEM, "out of memory");
 	a->cluster = c;
 	list_init(&a->waiters);
+	list_init(&a->tasks);
 	h2o_config_init(&a->config);
 	a->config.server_name = h2o_iovec_init(H2O_STRLIT("cairn"));
 	a->config.max_request_entity_size = API_BODY_MAX;
@@ -1568,7 +1572,7 @@ static void on_drain_closed(uv_handle_t *h)
 	uv_close((uv_handle_t *)&a->final, on_final_closed);
 }
 
-static void maybe_stopped(struct node_api *a)
+void api_maybe_stopped(struct node_api *a)
 {
 	void (*cb)(struct node_cluster * c) = a->stopped_cb;
 	struct node_cluster *c = a->cluster;
@@ -1585,7 +1589,8 @@ static void maybe_stopped(struct node_api *a)
 		if (cb != NULL)
 			cb(c);
 	}
-	if (a->nconns > 0 || a->ncalls > 0 || a->is_loading || a->is_disposed)
+	if (a->nconns > 0 || a->ncalls > 0 || a->is_loading || a->ntasks > 0 ||
+	    a->is_reconciling || a->is_keys_running || a->is_disposed)
 		return;
 	a->is_disposed = true;
 	uv_timer_stop(&a->drain_timer);
@@ -1606,7 +1611,7 @@ static void on_listener_closed(uv_handle_t *h)
 	struct node_api *a = h->data;
 
 	a->has_listener = false;
-	maybe_stopped(a);
+	api_maybe_stopped(a);
 }
 
 static void on_drain_timer(uv_timer_t *t)
@@ -1615,7 +1620,7 @@ static void on_drain_timer(uv_timer_t *t)
 
 	LOG_INFO("api", "stopping with connections open", "connections=%u",
 	         a->nconns);
-	maybe_stopped(a);
+	api_maybe_stopped(a);
 }
 
 void node_api_stop(struct node_cluster *c, void (*cb)(struct node_cluster *c))
@@ -1625,6 +1630,7 @@ void node_api_stop(struct node_cluster *c, void (*cb)(struct node_cluster *c))
 	CAIRN_ASSERT(a != NULL && !a->is_stopping);
 	a->is_stopping = true;
 	a->stopped_cb = cb;
+	api_tasks_stop(a);
 	/* HTTP/1 connections close after their current response, HTTP/2
 	 * ones get GOAWAY. */
 	if (a->has_ctx)

@@ -370,6 +370,7 @@ static void keys_done(struct db_op *op, int status)
 		         op->err.msg);
 	else if (a->cluster != NULL && a->cluster->feed != NULL)
 		db_feed_poll_soon(a->cluster->feed);
+	api_maybe_stopped(a);
 }
 
 void api_access_after_load(struct node_api *a)

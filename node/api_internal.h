@@ -116,6 +116,11 @@ struct node_api {
 	struct view_cache cache[CACHE_COUNT];
 	/* access control (node/api_access.c) */
 	unsigned ndelayed; /* 401s held back by their delay */
+	/* tasks (node/api_tasks.c) */
+	struct list tasks; /* struct api_task, running or finishing */
+	unsigned ntasks;
+	uint32_t task_pid, task_pstart;
+	bool is_tasks_reconciled, is_reconciling;
 	struct db_op keys_op;
 	bool is_keys_running;
 	uint64_t keys_tried_ms;
@@ -199,9 +204,12 @@ struct api_call {
 	void *ctx; /* a handler's own state, freed by its done */
 };
 
-/* The routes of node/api_access.c, for the table in node/api.c. */
+/* The routes of node/api_access.c and node/api_tasks.c, for the table in
+ * node/api.c. */
 extern const struct api_route api_access_routes[];
 extern const size_t api_access_nroutes;
+extern const struct api_route api_task_routes[];
+extern const size_t api_task_nroutes;
 
 uint64_t api_now_ms(void);
 /* A handler's end: rv 0 with c->reply filled, or an error (parameter
@@ -224,6 +232,17 @@ void api_call_deny(struct api_call *c, int http_status, const char *message);
 /* Answers an HTTP status and message now (401, 403...). */
 void api_call_fail_http(struct api_call *c, int http_status,
                         const char *message);
+
+/* Frees the API once it is stopped and nothing of it is pending. */
+void api_maybe_stopped(struct node_api *a);
+
+/* node/api_tasks.c */
+/* Marks the tasks of the last run that never ended (once, before any
+ * task may start; retried after each view load until it worked). */
+void api_tasks_reconcile(struct node_api *a);
+/* The node stops: running tasks end without a last line (the next start
+ * marks them interrupted). */
+void api_tasks_stop(struct node_api *a);
 
 /* node/api_access.c */
 /* Authenticates c and checks its route's permission: true when it may go

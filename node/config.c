@@ -58,6 +58,9 @@ const struct conf_key node_config_keys[] = {
             "threads of cairn's storage pool (librbd, qemu-img, ...)"),
         KEY(storage_queue, CONF_INT, "256", 1, 100000,
             "work the storage pool holds before it answers busy"),
+        KEY(test_tasks, CONF_BOOL, "0", 0, 0,
+            "tests only: offer POST /nodes/{node}/cairn-test/sleep, a task "
+            "that sleeps and logs, to test the task machinery"),
         KEY(test_spawn, CONF_STRING, NULL, 0, 1000,
             "tests only: a program and arguments (split on spaces, no shell) "
             "started at start-up and left running, standing in for a guest "

@@ -35,6 +35,7 @@ struct node_config {
 	int64_t storage_threads;
 	int64_t storage_queue;
 	char *test_spawn;
+	bool test_tasks; /* POST /nodes/{node}/cairn-test/sleep */
 };
 
 extern const struct conf_key node_config_keys[];
