@@ -167,6 +167,14 @@ fi
 check "env gives each node's API URL" test "$CAIRN_URL_N1 $CAIRN_URL_N3" = \
 	"https://$CAIRN_ADDR_N1:8006 https://$CAIRN_ADDR_N3:8006"
 check "env gives the cluster CA" cmp -s "$CAIRN_CA" "$dir/n3/data/pki/ca.crt"
+token_works() {
+	[ "$(curl -sS --max-time 10 --cacert "$CAIRN_CA" -H "Authorization: $CAIRN_TOKEN" \
+		-o /dev/null -w '%{http_code}' "$CAIRN_URL_N3/api2/json/cluster/resources")" = 200 ]
+}
+check "env gives an administrator token that works on n3 (${CAIRN_TOKEN%%=*}=...)" \
+	wait_for 10 token_works
+check "... kept 0600 in the instance's dir" \
+	test "$(stat -c %a "$CAIRN_CLUSTER_DIR/admin.token")" = 600
 
 # --- cut and heal ------------------------------------------------------------------
 check "before the cut, n2 reaches n1" reach n2 n1
