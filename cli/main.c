@@ -20,6 +20,8 @@
 #define EXIT_USAGE  2
 
 static const char *socket_path;
+/* Remote use: cairn --host ADDR --token TOKEN [--ca FILE]. */
+static const char *remote_host, *remote_token, *remote_ca;
 static bool output_json;
 
 /* Prints a response as the `data` of the matching REST call. */
@@ -92,6 +94,12 @@ static void usage(FILE *f)
 	        "Options:\n"
 	        "  --socket PATH   the agent's socket (default %s, or\n"
 	        "                  $CAIRN_SOCKET)\n"
+	        "  --host ADDR[:PORT] --token TOKEN [--ca FILE]\n"
+	        "                  api and task commands on a remote node's RPC\n"
+	        "                  port (8016) with an API token\n"
+	        "                  (USER@REALM!TOKENID=SECRET, or $CAIRN_TOKEN),\n"
+	        "                  its certificate checked against the cluster\n"
+	        "                  CA (--ca, or $CAIRN_CA)\n"
 	        "  --output json   print what the REST API's `data` would be\n"
 	        "                  (cluster status)\n"
 	        "\n"
@@ -117,6 +125,47 @@ static void on_reply(enum rpc_status status, const char *message,
 	r->is_done = true;
 }
 
+/* The same call over TLS to a node's RPC port, the server verified
+ * against the cluster CA (--ca, $CAIRN_CA). */
+static int remote_unary(uv_loop_t *loop, const char *method, const void *packed,
+                        size_t len, struct result *r, struct err *e)
+{
+	struct rpc_tls_config tc = {0};
+	struct rpc_tls_ctx *ctx = NULL;
+	char address[300];
+	struct buf ca;
+	int rv;
+
+	if (remote_ca == NULL)
+		return err_set(e, -EINVAL,
+		               "--host needs the cluster CA: --ca FILE or "
+		               "$CAIRN_CA (DATA_DIR/pki/ca.crt on a node)");
+	buf_init(&ca, 65536);
+	rv = file_read_all(remote_ca, 65536, &ca, e);
+	if (rv == 0)
+		rv = buf_append(&ca, "", 1);
+	if (rv != 0) {
+		buf_free(&ca);
+		return err_wrap(e, "--ca %s", remote_ca);
+	}
+	tc.ca_cert_pem = (const char *)ca.data;
+	rv = rpc_tls_ctx_create(&tc, false, &ctx, e);
+	if (rv == 0) {
+		if (strchr(remote_host, ':') != NULL)
+			snprintf(address, sizeof address, "%s", remote_host);
+		else
+			snprintf(address, sizeof address, "%s:8016",
+			         remote_host);
+		rv = rpc_unary(loop, ctx, address, method, packed, len,
+		               CALL_TIMEOUT_MS, on_reply, r, e);
+		if (rv == 0)
+			uv_run(loop, UV_RUN_DEFAULT);
+		rpc_tls_ctx_destroy(ctx);
+	}
+	buf_free(&ca);
+	return rv == 0 ? 1 : rv; /* 1: already ran */
+}
+
 /* Calls method on the local agent; on failure prints why and returns
  * non-zero. The caller frees r->payload. */
 static int call(const char *method, const ProtobufCMessage *req,
@@ -137,10 +186,16 @@ static int call(const char *method, const ProtobufCMessage *req,
 	}
 	protobuf_c_message_pack(req, packed);
 	uv_loop_init(&loop);
-	rv = rpc_unary(&loop, NULL, socket_path, method, packed, len,
-	               CALL_TIMEOUT_MS, on_reply, r, &e);
+	if (remote_host != NULL) {
+		rv = remote_unary(&loop, method, packed, len, r, &e);
+	} else {
+		rv = rpc_unary(&loop, NULL, socket_path, method, packed, len,
+		               CALL_TIMEOUT_MS, on_reply, r, &e);
+	}
 	mem_free(packed);
-	if (rv == 0)
+	if (rv == 1)
+		rv = 0;
+	else if (rv == 0)
 		uv_run(&loop, UV_RUN_DEFAULT);
 	uv_loop_close(&loop);
 	if (rv != 0) {
@@ -509,7 +564,19 @@ static int api_call(const char *method, const char *path, const char *form,
 		req.body.data = (uint8_t *)form;
 		req.body.len = strlen(form);
 	}
-	rv = call("cairn.Api/Call", &req.base, &r);
+	if (remote_host != NULL) {
+		static char cred[600];
+
+		/* "user@realm!id=secret" or the whole header value. */
+		snprintf(cred, sizeof cred, "%s%s",
+		         strncmp(remote_token, "PVEAPIToken=", 12) == 0
+		                 ? ""
+		                 : "PVEAPIToken=",
+		         remote_token);
+		req.principal = cred;
+	}
+	rv = call(remote_host != NULL ? "cairn.Api/Remote" : "cairn.Api/Call",
+	          &req.base, &r);
 	if (rv != 0) {
 		buf_free(&r.payload);
 		return rv;
@@ -784,6 +851,9 @@ int main(int argc, char **argv)
 	static const struct option options[] = {
 	        {"socket", required_argument, NULL, 's'},
 	        {"output", required_argument, NULL, 'o'},
+	        {"host", required_argument, NULL, 'H'},
+	        {"token", required_argument, NULL, 'T'},
+	        {"ca", required_argument, NULL, 'C'},
 	        {"version", no_argument, NULL, 'V'},
 	        {"help", no_argument, NULL, 'h'},
 	        {NULL, 0, NULL, 0},
@@ -797,6 +867,15 @@ int main(int argc, char **argv)
 		switch (opt) {
 		case 's':
 			socket_path = optarg;
+			break;
+		case 'H':
+			remote_host = optarg;
+			break;
+		case 'T':
+			remote_token = optarg;
+			break;
+		case 'C':
+			remote_ca = optarg;
 			break;
 		case 'o':
 			if (strcmp(optarg, "json") == 0) {
@@ -822,6 +901,22 @@ int main(int argc, char **argv)
 	}
 	if (optind >= argc) {
 		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (remote_token == NULL)
+		remote_token = getenv("CAIRN_TOKEN");
+	if (remote_ca == NULL)
+		remote_ca = getenv("CAIRN_CA");
+	if (remote_host != NULL && remote_token == NULL) {
+		fprintf(stderr,
+		        "cairn: --host needs --token (or $CAIRN_TOKEN): "
+		        "an API token, USER@REALM!TOKENID=SECRET\n");
+		return EXIT_USAGE;
+	}
+	if (remote_host != NULL && strcmp(argv[optind], "api") != 0 &&
+	    strcmp(argv[optind], "task") != 0) {
+		fprintf(stderr, "cairn: with --host, only the api and task "
+		                "commands (the others act on this node)\n");
 		return EXIT_USAGE;
 	}
 	cmd = argv[optind];

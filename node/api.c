@@ -1140,7 +1140,7 @@ static void call_continue(struct api_call *c)
 			return;
 		}
 		if (strcmp(node, a->cluster->node->config->node_name) != 0) {
-			if (c->fwd != NULL && !c->is_local) {
+			if (c->fwd != NULL && !c->is_local && !c->is_remote) {
 				api_call_fail(
 				        c, -EPROTO,
 				        "node '%s' was asked for node "
@@ -1274,12 +1274,13 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 	return 0;
 }
 
-static void api_rpc_call(struct node_req *r, bool is_local);
+enum rpc_mode { RPC_FORWARDED, RPC_LOCAL, RPC_REMOTE };
+static void api_rpc_call(struct node_req *r, enum rpc_mode mode);
 
 /* cairn.Node/ApiForward: a REST request another node received for us. */
 void node_api_forward(struct node_req *r)
 {
-	api_rpc_call(r, false);
+	api_rpc_call(r, RPC_FORWARDED);
 }
 
 /* cairn.Api/Call, on the local socket: root on this node uses the REST
@@ -1287,10 +1288,18 @@ void node_api_forward(struct node_req *r)
  * the first credentials. */
 void node_api_local(struct node_req *r)
 {
-	api_rpc_call(r, true);
+	api_rpc_call(r, RPC_LOCAL);
 }
 
-static void api_rpc_call(struct node_req *r, bool is_local)
+/* cairn.Api/Remote, on the TLS RPC port for anyone: a REST request from
+ * `cairn --host`, authenticated by the credential it carries (an API
+ * token, as in an Authorization header) exactly as over HTTPS. */
+void node_api_remote(struct node_req *r)
+{
+	api_rpc_call(r, RPC_REMOTE);
+}
+
+static void api_rpc_call(struct node_req *r, enum rpc_mode mode)
 {
 	const Cairn__ApiForwardRequest *q = (const void *)r->request;
 	struct node_cluster *cl = r->node->cluster;
@@ -1315,11 +1324,20 @@ static void api_rpc_call(struct node_req *r, bool is_local)
 		return;
 	}
 	c->fwd = r;
-	c->is_local = is_local;
-	snprintf(c->principal, sizeof c->principal, "%s",
-	         is_local               ? "root@pam"
-	         : q->principal != NULL ? q->principal
-	                                : "");
+	c->is_local = mode == RPC_LOCAL;
+	c->is_remote = mode == RPC_REMOTE;
+	if (c->is_remote) {
+		size_t n = q->principal != NULL ? strlen(q->principal) : 0;
+
+		c->authorization = n > 0 && n <= 4096 ? mem_alloc(n + 1) : NULL;
+		if (c->authorization != NULL)
+			memcpy(c->authorization, q->principal, n + 1);
+	} else {
+		snprintf(c->principal, sizeof c->principal, "%s",
+		         c->is_local            ? "root@pam"
+		         : q->principal != NULL ? q->principal
+		                                : "");
+	}
 	in = (struct api_request){
 	        .method = q->method,
 	        .method_len = strlen(q->method),

@@ -463,7 +463,7 @@ static int authenticate(struct api_call *c, char *why, size_t size)
 	struct err e;
 
 	memset(&c->who, 0, sizeof c->who);
-	if (c->fwd != NULL) {
+	if (c->fwd != NULL && !c->is_remote) {
 		/* A member authenticated it; only node certificates can
 		 * send ApiForward (node/rpc.c). */
 		char *bang = strchr(c->principal, '!');

@@ -197,7 +197,8 @@ struct api_call {
 	/* authentication (node/api_access.c) */
 	char *authorization, *cookie, *csrf; /* header copies; NULL: absent */
 	bool is_authorized, is_delaying;
-	bool is_local; /* cairn.Api/Call: root on the node, as root@pam */
+	bool is_local;  /* cairn.Api/Call: root on the node, as root@pam */
+	bool is_remote; /* cairn.Api/Remote: its own credential */
 	struct acl_principal who;
 	struct db_op op;
 	struct pool_work work;

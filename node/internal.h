@@ -178,6 +178,8 @@ void node_api_on_revision(struct node_cluster *c, uint64_t revision);
 void node_api_forward(struct node_req *r);
 /* cairn.Api/Call (local socket): a REST request as root@pam. */
 void node_api_local(struct node_req *r);
+/* cairn.Api/Remote (TLS, anyone): a REST request with its credential. */
+void node_api_remote(struct node_req *r);
 
 /* Writes a file atomically (temp + fsync + rename) with mode. */
 int node__write_file(const char *path, const char *text, mode_t mode,

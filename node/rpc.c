@@ -48,6 +48,9 @@ static const struct method methods[] = {
          ACCESS_NODE, node_member_add},
         {"cairn.Api/Call", &cairn__api_forward_request__descriptor,
          ACCESS_LOCAL, node_api_local},
+        /* The request carries its credential (an API token). */
+        {"cairn.Api/Remote", &cairn__api_forward_request__descriptor,
+         ACCESS_ANY, node_api_remote},
         /* Only a node may say who the principal is. */
         {"cairn.Node/ApiForward", &cairn__api_forward_request__descriptor,
          ACCESS_NODE, node_api_forward},

@@ -164,6 +164,22 @@ done < <(jq -r '.data[] | select(.method != "GET" and (.permissions.public | not
 check "the auditor gets 403 on all $walked non-GET routes ($refused refused)" \
 	test "$walked" -gt 5 -a "$refused" = "$walked"
 
+# ---- the CLI from elsewhere, with a token
+remote() { "$CAIRN" --host "127.0.$net.3:$((base + 16))" --ca "$dir/n1/data/pki/ca.crt" "$@"; }
+out=$(remote --token "root@pam!admin=$secret" api get /cluster/status 2>&1)
+check "cairn --host --token: the API through n3's RPC port ($(jq -c '.[0].name' <<<"$out" 2>/dev/null))" \
+	jq_true '.[0].type == "cluster" and .[0].name == "accesstest"' <<<"$out"
+out=$(remote --token "root@pam!admin=00000000-0000-4000-8000-000000000000" api get /version 2>&1)
+rc=$?
+check "... a wrong token fails (exit $rc: $out)" \
+	bash -c "[ $rc = 1 ] && grep -q '401 invalid token value' <<<'$out'"
+out=$(remote --token "aud@pve!t=$aud" api post /access/roles roleid=X 2>&1)
+rc=$?
+check "... the auditor's token is refused a write (exit $rc: $out)" \
+	bash -c "[ $rc = 1 ] && grep -q '403 Permission check failed' <<<'$out'"
+out=$(remote --token "root@pam!admin=$secret" cluster status 2>&1)
+check "... commands that act on the local node refuse --host" test $? = 2
+
 # ---- permissions match the ACLs
 req 1 POST /access/roles -H "$ROOT" --data-urlencode roleid=Operator --data-urlencode 'privs=VM.PowerMgmt,VM.Audit' >/dev/null
 check "a custom role from Proxmox privilege names" code_is 200
