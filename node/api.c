@@ -1,20 +1,18 @@
 /* The REST API: an h2o 2.2.5 HTTPS server on the agent's loop that routes
- * "METHOD /api2/json/<path>" (node/api_route.c), decodes parameters into
- * request messages with the generic JSON <-> protobuf mapping, and answers
- * Proxmox-style (node/api_error.c).
- *
- * NOT AUTHENTICATED YET: every route answers anyone who reaches
- * api_listen (users, tokens and tickets are issue 7). Only read-only
- * routes exist until then; the listener binds only where configured.
+ * "METHOD /api2/json/<path>" (node/api_route.c), authenticates and checks
+ * the route's permission (node/api_access.c), decodes parameters into
+ * request messages with the generic JSON <-> protobuf mapping, forwards
+ * /nodes/{node}/... to the node that answers it, and answers Proxmox-style
+ * (node/api_error.c). Calls answer later (after the DB, another node or a
+ * worker) and always within API_DEADLINE_MS.
  *
  * h2o facts that shape this file: 2.2.5 buffers a whole request body
  * before a handler runs, so the body limit is global (API_BODY_MAX, h2o
  * answers 413 itself); its HTTP/1 request head is limited to 8 KiB and 100
  * headers (compiled into h2o); HTTP/2 is off unless api_http2 is set
- * (2.2.5 has no fix for the rapid-reset attack). Handlers here answer
- * synchronously; handlers that wait on the DB or other nodes will need an
- * answer-later request (h2o_req_t stays valid until h2o_send) and a 10 s
- * deadline timer (DESIGN.md §6). */
+ * (2.2.5 has no fix for the rapid-reset attack); an h2o_req_t stays valid
+ * until its answer is sent or its connection goes, which a shared pool
+ * allocation with a dispose callback tells us (on_req_disposed). */
 
 #include <arpa/inet.h>
 #include <errno.h>
