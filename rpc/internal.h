@@ -100,4 +100,14 @@ int rpc__session_recv(struct rpc_session *s, Cairn__Frame *f, struct err *e);
 typedef struct x509_st X509;
 int rpc__fingerprint_x509(X509 *cert, char *out, struct err *e);
 
+/* Base64 with a given alphabet, unpadded (rpc/secret.c): the standard
+ * one for rpc_base64_*, base64url for join tokens. Decoding is strict: the
+ * 64 characters only, a length whole bytes can give, zero trailing bits;
+ * -EINVAL, or -E2BIG when it does not fit out_max. */
+size_t rpc__base64_encode_with(const char alphabet[64], const void *in,
+                               size_t len, char *out);
+int rpc__base64_decode_with(const char alphabet[64], const char *in, size_t len,
+                            unsigned char *out, size_t out_max,
+                            size_t *out_len);
+
 #endif /* CAIRN_RPC_INTERNAL_H */

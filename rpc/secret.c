@@ -11,6 +11,7 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
+#include "rpc/internal.h"
 #include "rpc/rpc.h"
 
 #define SCHEME         "$pbkdf2-sha256$"
@@ -108,7 +109,8 @@ int rpc_uuid_v4(char out[37], struct err *e)
 /* ------------------------------------------------------------------------
  * Base64. */
 
-size_t rpc_base64_encode(const void *in, size_t len, char *out)
+size_t rpc__base64_encode_with(const char alphabet[64], const void *in,
+                               size_t len, char *out)
 {
 	const unsigned char *p = in;
 	size_t i, n = 0;
@@ -117,61 +119,52 @@ size_t rpc_base64_encode(const void *in, size_t len, char *out)
 	for (i = 0; i + 3 <= len; i += 3) {
 		v = (unsigned long)p[i] << 16 | (unsigned long)p[i + 1] << 8 |
 		    p[i + 2];
-		out[n++] = b64[v >> 18 & 63];
-		out[n++] = b64[v >> 12 & 63];
-		out[n++] = b64[v >> 6 & 63];
-		out[n++] = b64[v & 63];
+		out[n++] = alphabet[v >> 18 & 63];
+		out[n++] = alphabet[v >> 12 & 63];
+		out[n++] = alphabet[v >> 6 & 63];
+		out[n++] = alphabet[v & 63];
 	}
 	if (len - i == 1) {
 		v = (unsigned long)p[i] << 16;
-		out[n++] = b64[v >> 18 & 63];
-		out[n++] = b64[v >> 12 & 63];
+		out[n++] = alphabet[v >> 18 & 63];
+		out[n++] = alphabet[v >> 12 & 63];
 	} else if (len - i == 2) {
 		v = (unsigned long)p[i] << 16 | (unsigned long)p[i + 1] << 8;
-		out[n++] = b64[v >> 18 & 63];
-		out[n++] = b64[v >> 12 & 63];
-		out[n++] = b64[v >> 6 & 63];
+		out[n++] = alphabet[v >> 18 & 63];
+		out[n++] = alphabet[v >> 12 & 63];
+		out[n++] = alphabet[v >> 6 & 63];
 	}
 	out[n] = '\0';
 	return n;
 }
 
-static int b64_value(char c)
+size_t rpc_base64_encode(const void *in, size_t len, char *out)
 {
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
+	return rpc__base64_encode_with(b64, in, len, out);
 }
 
-int rpc_base64_decode(const char *in, size_t len, unsigned char *out,
-                      size_t out_max, size_t *out_len)
+static int b64_value(const char alphabet[64], char c)
+{
+	const char *p = c != '\0' ? memchr(alphabet, c, 64) : NULL;
+
+	return p != NULL ? (int)(p - alphabet) : -1;
+}
+
+int rpc__base64_decode_with(const char alphabet[64], const char *in, size_t len,
+                            unsigned char *out, size_t out_max, size_t *out_len)
 {
 	unsigned long v = 0;
 	size_t i, n = 0, need;
 	int bits = 0, d;
 
 	*out_len = 0;
-	/* Padding, when there is any, completes the last group of 4. */
-	if (len > 0 && in[len - 1] == '=') {
-		if (len % 4 != 0)
-			return -EINVAL;
-		len -= len >= 2 && in[len - 2] == '=' ? 2 : 1;
-	}
 	if (len % 4 == 1)
 		return -EINVAL;
 	need = len / 4 * 3 + (len % 4 == 0 ? 0 : len % 4 - 1);
 	if (need > out_max)
 		return -E2BIG;
 	for (i = 0; i < len; i++) {
-		d = b64_value(in[i]);
+		d = b64_value(alphabet, in[i]);
 		if (d < 0)
 			goto err_after_output;
 		v = (v << 6 | (unsigned long)d) & 0xffffff;
@@ -191,6 +184,19 @@ int rpc_base64_decode(const char *in, size_t len, unsigned char *out,
 err_after_output:
 	OPENSSL_cleanse(out, n);
 	return -EINVAL;
+}
+
+int rpc_base64_decode(const char *in, size_t len, unsigned char *out,
+                      size_t out_max, size_t *out_len)
+{
+	*out_len = 0;
+	/* Padding, when there is any, completes the last group of 4. */
+	if (len > 0 && in[len - 1] == '=') {
+		if (len % 4 != 0)
+			return -EINVAL;
+		len -= len >= 2 && in[len - 2] == '=' ? 2 : 1;
+	}
+	return rpc__base64_decode_with(b64, in, len, out, out_max, out_len);
 }
 
 /* ------------------------------------------------------------------------

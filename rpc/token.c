@@ -10,6 +10,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "rpc/internal.h"
 #include "rpc/rpc.h"
 
 #define PREFIX_LEN (sizeof RPC_TOKEN_PREFIX - 1)
@@ -28,44 +29,7 @@ static const char b64url[] =
  * (len + 2) / 3 * 4 + 1 bytes. Returns the length written. */
 static size_t b64url_encode(const unsigned char *in, size_t len, char *out)
 {
-	size_t i, n = 0;
-	unsigned long v;
-
-	for (i = 0; i + 3 <= len; i += 3) {
-		v = (unsigned long)in[i] << 16 | (unsigned long)in[i + 1] << 8 |
-		    in[i + 2];
-		out[n++] = b64url[v >> 18 & 63];
-		out[n++] = b64url[v >> 12 & 63];
-		out[n++] = b64url[v >> 6 & 63];
-		out[n++] = b64url[v & 63];
-	}
-	if (len - i == 1) {
-		v = (unsigned long)in[i] << 16;
-		out[n++] = b64url[v >> 18 & 63];
-		out[n++] = b64url[v >> 12 & 63];
-	} else if (len - i == 2) {
-		v = (unsigned long)in[i] << 16 | (unsigned long)in[i + 1] << 8;
-		out[n++] = b64url[v >> 18 & 63];
-		out[n++] = b64url[v >> 12 & 63];
-		out[n++] = b64url[v >> 6 & 63];
-	}
-	out[n] = '\0';
-	return n;
-}
-
-static int b64url_value(char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '-')
-		return 62;
-	if (c == '_')
-		return 63;
-	return -1;
+	return rpc__base64_encode_with(b64url, in, len, out);
 }
 
 /* Strict unpadded base64url: only the 64 characters, a length that can
@@ -75,35 +39,26 @@ static int b64url_decode(const char *in, size_t len, unsigned char *out,
                          size_t out_size, size_t *out_len, const char *what,
                          struct err *e)
 {
-	unsigned long v = 0;
-	size_t i, n = 0;
-	int bits = 0, d;
+	size_t i;
+	int rv;
 
 	if (len % 4 == 1)
 		return err_set(e, -EINVAL,
 		               "%s: truncated (%zu base64url characters)", what,
 		               len);
-	if (len / 4 * 3 + (len % 4 == 0 ? 0 : len % 4 - 1) > out_size)
+	rv = rpc__base64_decode_with(b64url, in, len, out, out_size, out_len);
+	if (rv == -E2BIG)
 		return err_set(e, -EINVAL, "%s: too long", what);
+	if (rv == 0)
+		return 0;
 	for (i = 0; i < len; i++) {
-		d = b64url_value(in[i]);
-		if (d < 0)
+		if (memchr(b64url, in[i], 64) == NULL || in[i] == '\0')
 			return err_set(e, -EINVAL,
 			               "%s: a character that is not base64url "
 			               "at offset %zu",
 			               what, i);
-		v = (v << 6 | (unsigned long)d) & 0xffffff;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			out[n++] = (unsigned char)(v >> bits & 0xff);
-		}
 	}
-	if ((v & ((1UL << bits) - 1)) != 0)
-		return err_set(e, -EINVAL,
-		               "%s: damaged (stray bits at the end)", what);
-	*out_len = n;
-	return 0;
+	return err_set(e, -EINVAL, "%s: damaged (stray bits at the end)", what);
 }
 
 static bool is_digit(char c)
