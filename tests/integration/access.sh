@@ -7,23 +7,9 @@
 # /access/permissions matching the ACLs set.
 set -u
 source "$(dirname "$0")/tap.sh"
+source "$(dirname "$0")/loopback.sh"
 
-dir=$(mktemp -d /tmp/cairn-it-access.XXXXXX)
-base=$((20000 + RANDOM % 9000))
-net=$((20 + RANDOM % 200))
-cleanup() {
-	local f
-	for f in "$dir"/n*/run/cairnd.pid; do
-		[ -f "$f" ] && kill -KILL "$(cat "$f")" 2>/dev/null
-	done
-	[ -n "${CAIRN_KEEP:-}" ] || rm -rf "$dir"
-}
-trap cleanup EXIT
-
-sock() { echo "$dir/n$1/run/cairnd.sock"; }
-cairn_on() { local n=$1; shift; "$CAIRN" --socket "$(sock "$n")" "$@"; }
-start_node() { "$CAIRND" -c "$dir/n$1.conf" 2>>"$dir/n$1.start.err"; }
-url() { echo "https://127.0.$net.$1:$((base + 6))/api2/json$2"; }
+lo_init access
 # req NODE METHOD PATH [CURL ARGS...]: body on stdout, code in $dir/code,
 # headers in $dir/headers.
 req() {
@@ -39,25 +25,7 @@ status_line() { head -n 1 "$dir/headers" | tr -d '\r'; }
 code_is() { [ "$(code)" = "$1" ]; }
 jq_true() { jq -e "$@" >/dev/null; }
 
-for i in 1 2 3; do
-	mkdir -p "$dir/n$i"
-	cat >"$dir/n$i.conf" <<CONF
-node_name = n$i
-data_dir = $dir/n$i/data
-run_dir = $dir/n$i/run
-log_file = $dir/n$i/cairnd.log
-rpc_listen = 127.0.$net.$i:$((base + 16))
-db_listen = 127.0.$net.$i:$((base + 17))
-api_listen = 127.0.$net.$i:$((base + 6))
-bridge = ""
-db_latency_ms = 20
-CONF
-	start_node "$i"
-done
-cairn_on 1 cluster create accesstest >/dev/null
-for i in 2 3; do
-	cairn_on "$i" cluster join "$(cairn_on 1 cluster join-token)" >/dev/null
-done
+lo_cluster 3 accesstest
 
 # ---- unauthenticated
 up() { req "$1" GET /access/domains >/dev/null 2>&1 && code_is 200; }

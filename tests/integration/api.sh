@@ -7,23 +7,9 @@
 # and a clean stop with the listener open.
 set -u
 source "$(dirname "$0")/tap.sh"
+source "$(dirname "$0")/loopback.sh"
 
-dir=$(mktemp -d /tmp/cairn-it-api.XXXXXX)
-base=$((20000 + RANDOM % 9000))
-net=$((20 + RANDOM % 200))
-cleanup() {
-	local f
-	for f in "$dir"/n*/run/cairnd.pid; do
-		[ -f "$f" ] && kill -KILL "$(cat "$f")" 2>/dev/null
-	done
-	[ -n "${CAIRN_KEEP:-}" ] || rm -rf "$dir"
-}
-trap cleanup EXIT
-
-sock() { echo "$dir/n$1/run/cairnd.sock"; }
-cairn_on() { local n=$1; shift; "$CAIRN" --socket "$(sock "$n")" "$@"; }
-start_node() { "$CAIRND" -c "$dir/n$1.conf" 2>>"$dir/n$1.start.err"; }
-url() { echo "https://127.0.$net.$1:$((base + 6))/api2/json$2"; }
+lo_init api
 # api NODE PATH [CURL ARGS...]: the body on stdout; the status line and
 # headers in $dir/headers, the code in $dir/code.
 api() {
@@ -42,25 +28,7 @@ answered() { [ "$(code)" = "$1" ] && [ "$(status_line)" = "$2" ]; }
 # code_and_jq CODE FILTER: the last call's code, and FILTER on its body.
 code_and_jq() { [ "$(code)" = "$1" ] && jq -e "$2" "$dir/body" >/dev/null; }
 
-for i in 1 2 3; do
-	mkdir -p "$dir/n$i"
-	cat >"$dir/n$i.conf" <<CONF
-node_name = n$i
-data_dir = $dir/n$i/data
-run_dir = $dir/n$i/run
-log_file = $dir/n$i/cairnd.log
-rpc_listen = 127.0.$net.$i:$((base + 16))
-db_listen = 127.0.$net.$i:$((base + 17))
-api_listen = 127.0.$net.$i:$((base + 6))
-bridge = ""
-db_latency_ms = 20
-CONF
-	start_node "$i"
-done
-cairn_on 1 cluster create apitest >/dev/null
-for i in 2 3; do
-	cairn_on "$i" cluster join "$(cairn_on 1 cluster join-token)" >/dev/null
-done
+lo_cluster 3 apitest
 # An administrator token (root@pam, no privilege separation) for every call.
 AUTH="PVEAPIToken=root@pam!test=$(cairn_on 1 --output json user token-add root@pam test --privsep 0 | jq -r .value)"
 

@@ -9,28 +9,14 @@
 set -u
 export PYTHONDONTWRITEBYTECODE=1 # nothing written into the source tree
 source "$(dirname "$0")/tap.sh"
+source "$(dirname "$0")/loopback.sh"
 
 contract_dir=$(cd "$(dirname "$0")/../contract" && pwd)
 golden=$contract_dir/golden
 checker=$contract_dir/check.py
 
-dir=$(mktemp -d /tmp/cairn-it-contract.XXXXXX)
-base=$((20000 + RANDOM % 9000))
-net=$((20 + RANDOM % 200))
-cleanup() {
-	local f
-	for f in "$dir"/n*/run/cairnd.pid; do
-		[ -f "$f" ] && kill -KILL "$(cat "$f")" 2>/dev/null
-	done
-	[ -n "${CAIRN_KEEP:-}" ] || rm -rf "$dir"
-}
-trap cleanup EXIT
-
-sock() { echo "$dir/n$1/run/cairnd.sock"; }
-cairn_on() { local n=$1; shift; "$CAIRN" --socket "$(sock "$n")" "$@"; }
+lo_init contract
 db_on() { cairn_on "$1" db query "$2" >/dev/null; }
-start_node() { "$CAIRND" -c "$dir/n$1.conf" 2>>"$dir/n$1.start.err"; }
-url() { echo "https://127.0.$net.$1:$((base + 6))/api2/json$2"; }
 # api NODE PATH: the body in $dir/body, the status line and headers in
 # $dir/headers, the code in $dir/code.
 api() {
@@ -82,25 +68,8 @@ else
 fi
 
 # ---- a 3-node cluster with one VM (n1) and one container (n2)
-for i in 1 2 3; do
-	mkdir -p "$dir/n$i"
-	cat >"$dir/n$i.conf" <<CONF
-node_name = n$i
-data_dir = $dir/n$i/data
-run_dir = $dir/n$i/run
-log_file = $dir/n$i/cairnd.log
-rpc_listen = 127.0.$net.$i:$((base + 16))
-db_listen = 127.0.$net.$i:$((base + 17))
-api_listen = 127.0.$net.$i:$((base + 6))
-bridge = ""
-db_latency_ms = 20
-CONF
-	start_node "$i"
-done
-cairn_on 1 cluster create contracttest >/dev/null
-for i in 2 3; do
-	cairn_on "$i" cluster join "$(cairn_on 1 cluster join-token)" >/dev/null
-done
+
+lo_cluster 3 contracttest
 # An administrator token (root@pam, no privilege separation) for every call.
 AUTH="PVEAPIToken=root@pam!test=$(cairn_on 1 --output json user token-add root@pam test --privsep 0 | jq -r .value)"
 

@@ -5,22 +5,9 @@
 # namespaces are tests/integration/harness.sh's.)
 set -u
 source "$(dirname "$0")/tap.sh"
+source "$(dirname "$0")/loopback.sh"
 
-dir=$(mktemp -d /tmp/cairn-it-status.XXXXXX)
-base=$((20000 + RANDOM % 9000))
-net=$((20 + RANDOM % 200))
-cleanup() {
-	local f
-	for f in "$dir"/n*/run/cairnd.pid; do
-		[ -f "$f" ] && kill -KILL "$(cat "$f")" 2>/dev/null
-	done
-	[ -n "${CAIRN_KEEP:-}" ] || rm -rf "$dir"
-}
-trap cleanup EXIT
-
-sock() { echo "$dir/n$1/run/cairnd.sock"; }
-cairn_on() { local n=$1; shift; "$CAIRN" --socket "$(sock "$n")" "$@"; }
-start_node() { "$CAIRND" -c "$dir/n$1.conf" 2>>"$dir/n$1.start.err"; }
+lo_init status
 # status_is NODE ONLINE_COUNT QUORATE(0|1): NODE's view, from --output json.
 status_is() {
 	local json
@@ -29,25 +16,7 @@ status_is() {
 		[ "$(jq '.[] | select(.type == "cluster") | .quorate' <<<"$json")" = "$3" ]
 }
 
-for i in 1 2 3; do
-	mkdir -p "$dir/n$i"
-	cat >"$dir/n$i.conf" <<CONF
-node_name = n$i
-data_dir = $dir/n$i/data
-run_dir = $dir/n$i/run
-log_file = $dir/n$i/cairnd.log
-rpc_listen = 127.0.$net.$i:$((base + 16))
-db_listen = 127.0.$net.$i:$((base + 17))
-api_listen = 127.0.$net.$i:$((base + 6))
-bridge = ""
-db_latency_ms = 20
-CONF
-	start_node "$i"
-done
-cairn_on 1 cluster create st >/dev/null
-for i in 2 3; do
-	cairn_on "$i" cluster join "$(cairn_on 1 cluster join-token)" >/dev/null
-done
+lo_cluster 3 st
 
 jq_true() { jq -e "$@" >/dev/null; }
 all_see() { status_is 1 "$1" "$2" && status_is 2 "$1" "$2" && status_is 3 "$1" "$2"; }

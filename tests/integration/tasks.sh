@@ -7,23 +7,9 @@
 # stopped with an error after the restart.
 set -u
 source "$(dirname "$0")/tap.sh"
+source "$(dirname "$0")/loopback.sh"
 
-dir=$(mktemp -d /tmp/cairn-it-tasks.XXXXXX)
-base=$((20000 + RANDOM % 9000))
-net=$((20 + RANDOM % 200))
-cleanup() {
-	local f
-	for f in "$dir"/n*/run/cairnd.pid; do
-		[ -f "$f" ] && kill -KILL "$(cat "$f")" 2>/dev/null
-	done
-	[ -n "${CAIRN_KEEP:-}" ] || rm -rf "$dir"
-}
-trap cleanup EXIT
-
-sock() { echo "$dir/n$1/run/cairnd.sock"; }
-cairn_on() { local n=$1; shift; "$CAIRN" --socket "$(sock "$n")" "$@"; }
-start_node() { "$CAIRND" -c "$dir/n$1.conf" 2>>"$dir/n$1.start.err"; }
-url() { echo "https://127.0.$net.$1:$((base + 6))/api2/json$2"; }
+lo_init tasks
 req() {
 	local n=$1 method=$2 path=$3
 	shift 3
@@ -38,26 +24,7 @@ code_is() { [ "$(code)" = "$1" ]; }
 jq_true() { jq -e "$@" >/dev/null; }
 esc() { jq -rn --arg v "$1" '$v|@uri'; }
 
-for i in 1 2 3; do
-	mkdir -p "$dir/n$i"
-	cat >"$dir/n$i.conf" <<CONF
-node_name = n$i
-data_dir = $dir/n$i/data
-run_dir = $dir/n$i/run
-log_file = $dir/n$i/cairnd.log
-rpc_listen = 127.0.$net.$i:$((base + 16))
-db_listen = 127.0.$net.$i:$((base + 17))
-api_listen = 127.0.$net.$i:$((base + 6))
-bridge = ""
-db_latency_ms = 20
-test_tasks = 1
-CONF
-	start_node "$i"
-done
-cairn_on 1 cluster create tasktest >/dev/null
-for i in 2 3; do
-	cairn_on "$i" cluster join "$(cairn_on 1 cluster join-token)" >/dev/null
-done
+lo_cluster 3 tasktest "test_tasks = 1"
 AUTH="PVEAPIToken=root@pam!t=$(cairn_on 1 --output json user token-add root@pam t --privsep 0 | jq -r .value)"
 
 # ---- a task on n2, started through n1, polled from n3
