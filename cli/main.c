@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "lib/lib.h"
@@ -207,7 +208,8 @@ static int call(const char *method, const ProtobufCMessage *req,
 		fprintf(stderr,
 		        "cairn: cannot reach the agent at %s: %s (is "
 		        "cairnd running?)\n",
-		        socket_path, r->message);
+		        remote_host != NULL ? remote_host : socket_path,
+		        r->message);
 		return EXIT_FAILED;
 	}
 	if (r->status != RPC_STATUS_OK) {
@@ -670,9 +672,23 @@ static int user_passwd(int argc, char **argv)
 		                "password on stdin)\n");
 		return EXIT_USAGE;
 	}
-	if (isatty(STDIN_FILENO))
+	struct termios saved, quiet;
+	bool is_tty =
+	        isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &saved) == 0;
+	char *got;
+
+	if (is_tty) {
 		fprintf(stderr, "password for %s: ", argv[0]);
-	if (fgets(line, sizeof line, stdin) == NULL) {
+		quiet = saved;
+		quiet.c_lflag &= ~(tcflag_t)ECHO;
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+	}
+	got = fgets(line, sizeof line, stdin);
+	if (is_tty) {
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
+		fputc('\n', stderr);
+	}
+	if (got == NULL) {
 		fprintf(stderr, "cairn: no password on stdin\n");
 		return EXIT_FAILED;
 	}

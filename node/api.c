@@ -74,6 +74,8 @@ static int status_of_errno(int code)
 	case -ENOTCONN:
 	case -EHOSTDOWN:
 	case -ESHUTDOWN:
+	case -EBUSY:
+	case -EAGAIN:
 		return 503;
 	case -ETIMEDOUT:
 		return 504;
@@ -150,10 +152,14 @@ static void call_reply(struct api_call *c)
 		         r->reason, c->fwd != NULL ? " forwarded=1" : "");
 	if (c->req != NULL && r->body != NULL)
 		send_h2o(c);
-	else if (c->req != NULL)
-		h2o_send_error_500(c->req, "Internal Server Error",
+	else if (c->req != NULL) {
+		h2o_req_t *req = c->req;
+
+		*c->req_ref = NULL;
+		c->req = NULL;
+		h2o_send_error_500(req, "Internal Server Error",
 		                   "out of memory", 0);
-	else if (c->fwd != NULL)
+	} else if (c->fwd != NULL)
 		send_forwarded(c);
 }
 
@@ -226,7 +232,12 @@ void api_reply_message(struct api_call *c, const ProtobufCMessage *resp)
 	struct err e;
 	int rv;
 
+	if (c->is_replied) { /* answered by its deadline: drop it */
+		api_call_done(c, 0, &e);
+		return;
+	}
 	rv = proto_json_from_message(resp, NULL, &data, &e);
+	api_reply_free(&c->reply);
 	if (rv == 0)
 		rv = api_reply_data(&c->reply, data, &e);
 	api_call_done(c, rv, &e);
@@ -237,6 +248,12 @@ void api_reply_json(struct api_call *c, json_t *data)
 	struct err e;
 	int rv;
 
+	if (c->is_replied) { /* answered by its deadline: drop it */
+		json_decref(data);
+		api_call_done(c, 0, &e);
+		return;
+	}
+	api_reply_free(&c->reply);
 	if (data == NULL)
 		rv = err_set(&e, -ENOMEM, "out of memory");
 	else
@@ -718,7 +735,12 @@ static json_t *rows_filter(struct api_call *c, json_t *rows)
 		char path[160];
 		const char *privs;
 
-		if (type == NULL)
+		if (type == NULL ||
+		    (strcmp(type, "node") == 0 &&
+		     json_string_value(json_object_get(row, "node")) == NULL) ||
+		    (strcmp(type, "storage") == 0 &&
+		     json_string_value(json_object_get(row, "storage")) ==
+		             NULL))
 			continue;
 		if (strcmp(type, "node") == 0) {
 			snprintf(path, sizeof path, "/nodes/%s",
@@ -1109,6 +1131,12 @@ static void call_continue(struct api_call *c)
 
 	if (c->is_replied || a->cluster == NULL) {
 		api_call_fail(c, -ESHUTDOWN, "the node is shutting down");
+		return;
+	}
+	if (c->req == NULL && c->fwd == NULL) {
+		/* The client went away while we waited: c->in points into
+		 * the request h2o freed. */
+		api_call_fail(c, -ECONNRESET, "the client went away");
 		return;
 	}
 	if (c->msg != NULL) { /* a route that waited for the view */

@@ -482,7 +482,7 @@ static int authenticate(struct api_call *c, char *why, size_t size)
 			snprintf(c->who.tokenid, sizeof c->who.tokenid, "%s",
 			         bang + 1);
 			t = find_token(v, c->who.userid, c->who.tokenid);
-			if (t == NULL) {
+			if (t == NULL || (t->expire != 0 && t->expire <= now)) {
 				snprintf(why, size, "invalid token value!");
 				return 401;
 			}
@@ -593,8 +593,10 @@ bool api_access_authorize(struct api_call *c)
 		return false;
 	}
 	self = json_string_value(json_object_get(c->match.params, "userid"));
+	/* A token is never its user's "self": else a privsep token could
+	 * make itself an unrestricted sibling. */
 	if ((perm->flags & PERM_SELF) && self != NULL &&
-	    strcmp(self, c->who.userid) == 0)
+	    c->who.tokenid[0] == '\0' && strcmp(self, c->who.userid) == 0)
 		return true;
 	if (perm->privs == NULL)
 		return true;
@@ -618,7 +620,7 @@ bool api_access_authorize(struct api_call *c)
 /* Up to a few statements run in one transaction on the DB thread; a
  * statement may require that it changed a row (else -ENOENT with its
  * message) or map a uniqueness failure to -EEXIST with its message. */
-#define WRITE_STMTS  16
+#define WRITE_STMTS  64
 #define WRITE_PARAMS 8
 struct write_stmt {
 	const char *sql;
@@ -863,6 +865,27 @@ static void hash_submit(struct api_call *c, const char *password,
 	}
 }
 
+/* Only root@pam itself may touch root@pam (its row, password, tokens),
+ * and the pam realm holds nobody else. */
+static bool touches_root(struct api_call *c, const char *userid)
+{
+	if (userid == NULL || strstr(userid, "@pam") == NULL)
+		return false;
+	if (strcmp(userid, "root@pam") != 0) {
+		param_error(c, "userid",
+		            "the pam realm has only root@pam here; make users "
+		            "in the pve realm");
+		return true;
+	}
+	if (strcmp(c->who.userid, "root@pam") != 0) {
+		api_call_fail_http(c, 403,
+		                   "Permission check failed (only root@pam may "
+		                   "change root@pam)");
+		return true;
+	}
+	return false;
+}
+
 /* ------------------------------------------------ /access: realms */
 
 static void route_domains(struct api_call *c)
@@ -990,29 +1013,37 @@ static void route_ticket(struct api_call *c)
 		              "retry in a second");
 		return;
 	}
-	if (!user_is_active(v, userid, now)) {
-		api_call_deny(c, 401, "authentication failure");
-		return;
-	}
 	/* Renewal: the current ticket as the password (proxmoxer). */
 	if (strncmp(q->password, "PVE:", 4) == 0) {
 		char owner[AUTH_USERID_MAX + 1];
 
 		if (auth_ticket_verify(&v->auth.keys, q->password, now, owner,
 		                       &issued, &e) != 0 ||
-		    strcmp(owner, userid) != 0) {
+		    strcmp(owner, userid) != 0 ||
+		    !user_is_active(v, userid, now)) {
 			api_call_deny(c, 401, "authentication failure");
 			return;
 		}
 		ticket_reply(c, userid);
 		return;
 	}
-	u = find_user(v, userid);
-	if (u == NULL || u->password_hash == NULL) {
-		api_call_deny(c, 401, "authentication failure");
+	/* Guessing is paced by the held 401s; once they are all taken,
+	 * logins wait for a slot instead of failing fast. */
+	if (c->a->ndelayed >= API_DENY_HELD) {
+		api_call_fail(c, -EBUSY,
+		              "too many failed logins in progress, retry");
 		return;
 	}
-	hash_submit(c, q->password, u->password_hash, login_checked);
+	/* Unknown, disabled and password-less users cost a hash too, so
+	 * that timing does not tell which users exist. */
+	u = find_user(v, userid);
+	hash_submit(c, q->password,
+	            u != NULL && u->password_hash != NULL &&
+	                            user_is_active(v, userid, now)
+	                    ? u->password_hash
+	                    : "$pbkdf2-sha256$300000$AAAAAAAAAAAAAAAAAAAAAA$"
+	                      "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+	            login_checked);
 }
 
 /* ------------------------------------------------ /access: users */
@@ -1177,6 +1208,12 @@ static void user_write(struct api_call *c, struct hash_ctx *h)
 			write_text(w, st, g);
 			write_text(w, st, q->userid);
 		}
+		if (g != NULL) {
+			write_free(w);
+			param_error(c, "groups",
+			            "too many groups in one request");
+			return;
+		}
 	}
 	write_submit(c, w);
 }
@@ -1190,6 +1227,12 @@ static void route_user_set(struct api_call *c)
 		param_error(c, "userid", "%s",
 		            q->userid == NULL ? "property is missing"
 		                              : e.msg + strlen("userid: "));
+		return;
+	}
+	if (touches_root(c, q->userid))
+		return;
+	if (q->password != NULL && strlen(q->password) < 8) {
+		param_error(c, "password", "at least 8 characters");
 		return;
 	}
 	if (q->password != NULL && c->match.route->method == API_POST) {
@@ -1236,8 +1279,8 @@ static void route_user_delete(struct api_call *c)
 	st = write_add(w, "DELETE FROM group_members WHERE userid = ?");
 	write_text(w, st, q->userid);
 	st = write_add(w, "DELETE FROM acl WHERE (ugid_type = 'user' AND "
-	                  "ugid = ?) OR (ugid_type = 'token' AND ugid LIKE "
-	                  "? || '!%')");
+	                  "ugid = ?1) OR (ugid_type = 'token' AND "
+	                  "substr(ugid, 1, length(?2) + 1) = ?2 || '!')");
 	write_text(w, st, q->userid);
 	write_text(w, st, q->userid);
 	write_submit(c, w);
@@ -1276,6 +1319,23 @@ static void password_write(struct api_call *c, struct hash_ctx *h)
 	write_submit(c, w);
 }
 
+static void password_confirmed(struct api_call *c, struct hash_ctx *h)
+{
+	const Cairn__AccessPasswordRequest *q = (const void *)c->msg;
+
+	if (h->rv != 0) {
+		if (h->rv == -EKEYREJECTED)
+			api_call_deny(c, 401,
+			              "confirmation-password: authentication "
+			              "failure");
+		else
+			api_call_done(c, h->rv == -EBUSY ? -EBUSY : -EINVAL,
+			              &h->err);
+		return;
+	}
+	hash_submit(c, q->password, NULL, password_write);
+}
+
 static void route_password(struct api_call *c)
 {
 	const Cairn__AccessPasswordRequest *q = (const void *)c->msg;
@@ -1285,13 +1345,34 @@ static void route_password(struct api_call *c)
 		param_error(c, "userid", "a valid name@realm is required");
 		return;
 	}
-	if (q->password == NULL || strlen(q->password) < 5) {
-		param_error(c, "password", "at least 5 characters");
+	if (q->password == NULL || strlen(q->password) < 8) {
+		param_error(c, "password", "at least 8 characters");
 		return;
 	}
 	if (c->who.tokenid[0] != '\0') {
 		api_call_fail_http(c, 403,
 		                   "API tokens cannot change passwords");
+		return;
+	}
+	if (touches_root(c, q->userid))
+		return;
+	/* Root on a node (cairn user passwd) has proven itself; a ticket
+	 * holder proves it again, so a stolen ticket cannot take the
+	 * account over (Proxmox's confirmation-password). */
+	if (!c->is_local) {
+		const struct api_user *me;
+
+		if (api_view_wait(c) || api_view_missing(c))
+			return;
+		me = find_user(c->a->snap, c->who.userid);
+		if (q->confirmation_password == NULL || me == NULL ||
+		    me->password_hash == NULL) {
+			param_error(c, "confirmation-password",
+			            "your own current password is required");
+			return;
+		}
+		hash_submit(c, q->confirmation_password, me->password_hash,
+		            password_confirmed);
 		return;
 	}
 	hash_submit(c, q->password, NULL, password_write);
@@ -1370,6 +1451,8 @@ static void route_token_set(struct api_call *c)
 		param_error(c, "userid", "%s", e.msg);
 		return;
 	}
+	if (touches_root(c, q->userid))
+		return;
 	if (auth_tokenid_check(q->tokenid, &e) != 0) {
 		param_error(c, "tokenid", "%s", e.msg);
 		return;
@@ -1445,9 +1528,12 @@ static void route_token_delete(struct api_call *c)
 {
 	const Cairn__AccessTokenRequest *q = (const void *)c->msg;
 	char full[AUTH_USERID_MAX + AUTH_TOKENID_MAX + 2], msg[320];
-	struct write_ctx *w = write_new();
+	struct write_ctx *w;
 	struct write_stmt *st;
 
+	if (touches_root(c, q->userid))
+		return;
+	w = write_new();
 	if (w == NULL) {
 		api_call_fail(c, -ENOMEM, "out of memory");
 		return;
@@ -1663,7 +1749,8 @@ static void route_acl_get(struct api_call *c)
 	api_reply_json(c, list);
 }
 
-/* Splits a Proxmox list ("a,b;c d") into up to max items. */
+/* Splits a Proxmox list ("a,b;c d") into up to max items; (size_t)-1
+ * when there are more. */
 static size_t split_list(const char *text, char *buf, size_t size, char **items,
                          size_t max)
 {
@@ -1673,9 +1760,12 @@ static size_t split_list(const char *text, char *buf, size_t size, char **items,
 	if (text == NULL)
 		return 0;
 	snprintf(buf, size, "%s", text);
-	for (p = strtok_r(buf, ",; \t", &save); p != NULL && n < max;
-	     p = strtok_r(NULL, ",; \t", &save))
+	for (p = strtok_r(buf, ",; \t", &save); p != NULL;
+	     p = strtok_r(NULL, ",; \t", &save)) {
+		if (n == max)
+			return (size_t)-1;
 		items[n++] = p;
+	}
 	return n;
 }
 
@@ -1706,6 +1796,10 @@ static void route_acl_set(struct api_call *c)
 		return;
 	}
 	nroles = split_list(q->roles, rbuf, sizeof rbuf, roles, 8);
+	if (nroles == (size_t)-1) {
+		param_error(c, "roles", "at most 8 roles in one request");
+		return;
+	}
 	if (nroles == 0) {
 		param_error(c, "roles",
 		            "property is missing and it is not "
@@ -1735,6 +1829,18 @@ static void route_acl_set(struct api_call *c)
 		char *buf = ubuf + t * (sizeof ubuf / 3);
 
 		nwho[t] = split_list(lists[t], buf, sizeof ubuf / 3, who[t], 8);
+		if (nwho[t] == (size_t)-1 ||
+		    w->n + nwho[t] * nroles > WRITE_STMTS) {
+			write_free(w);
+			param_error(c,
+			            t == 0   ? "users"
+			            : t == 1 ? "groups"
+			                     : "tokens",
+			            "too many in one request (at most %d "
+			            "entries, roles times names)",
+			            WRITE_STMTS);
+			return;
+		}
 		for (k = 0; k < nwho[t]; k++) {
 			const char *id = who[t][k];
 			char user[AUTH_USERID_MAX + 1];
@@ -1761,7 +1867,7 @@ static void route_acl_set(struct api_call *c)
 				            id);
 				return;
 			}
-			for (i = 0; i < nroles && w->n < WRITE_STMTS; i++) {
+			for (i = 0; i < nroles; i++) {
 				st = write_add(
 				        w,
 				        del ? "DELETE FROM acl WHERE path = ? "

@@ -233,8 +233,14 @@ static void registered(struct sql_op *q, int status)
 		return;
 	}
 	t->is_done = false;
-	uv_timer_start(&t->timer, on_sleep_tick, 0, 1000);
 	api_reply_json(c, json_string(t->upid));
+	if (t->a->is_stopping) {
+		/* Stopped while registering: it ends at once, as the
+		 * node's other tasks did. */
+		task_end(t, "interrupted: the node is stopping");
+		return;
+	}
+	uv_timer_start(&t->timer, on_sleep_tick, 0, 1000);
 }
 
 /* Makes the task, its log (first line: what it does) and its row; the
@@ -249,6 +255,10 @@ static struct api_task *task_start(struct api_call *c, const char *type,
 	char dir[4200];
 	struct err e;
 
+	if (a->is_stopping) {
+		api_call_fail(c, -ESHUTDOWN, "the node is stopping");
+		return NULL;
+	}
 	if (!a->is_tasks_reconciled) {
 		api_call_fail(c, -ENOTCONN,
 		              "the node is still reconciling the tasks of its "
@@ -794,6 +804,10 @@ static void log_then(struct api_call *c, const struct db_rows *rows)
 	int rv;
 
 	(void)rows;
+	if (c->a->cluster == NULL) {
+		api_call_fail(c, -ESHUTDOWN, "the node is stopping");
+		return;
+	}
 	task_dir(c->a, dir, sizeof dir);
 	rv = task_log_read(dir, r->upid, r->has_start ? r->start : 0,
 	                   r->has_limit ? r->limit : 0, &lines, &total, &e);

@@ -101,6 +101,8 @@ old=$(jq -r .data.value <<<"$json")
 req 3 GET /version -H "Authorization: PVEAPIToken=alice@pve!old=$old" >/dev/null
 check "an expired token is refused (401: $(status_line))" \
 	bash -c "[ '$(code)' = 401 ] && grep -q expired <<<'$(status_line)'"
+req 3 POST /access/users/alice@pve/token/evil -H "Authorization: PVEAPIToken=alice@pve!ci=$alice_ci" --data-urlencode privsep=0 >/dev/null
+check "a privsep token cannot mint an unrestricted sibling token (403: $(status_line))" code_is 403
 req 1 DELETE /access/users/alice@pve/token/ci -H "$ROOT" >/dev/null
 gone_ci() { req 3 GET /version -H "Authorization: PVEAPIToken=alice@pve!ci=$alice_ci" >/dev/null; code_is 401; }
 check "a deleted token stops working on every node" wait_for 5 gone_ci
@@ -147,6 +149,19 @@ check "... the auditor's token is refused a write (exit $rc: $out)" \
 	bash -c "[ $rc = 1 ] && grep -q '403 Permission check failed' <<<'$out'"
 out=$(remote --token "root@pam!admin=$secret" cluster status 2>&1)
 check "... commands that act on the local node refuse --host" test $? = 2
+
+# ---- passwords: root@pam is root's; a ticket holder proves itself again
+req 1 PUT /access/acl -H "$ROOT" --data-urlencode path=/access/groups --data-urlencode users=alice@pve --data-urlencode roles=PVEUserAdmin >/dev/null
+alice_login() { req 2 POST /access/ticket --data-urlencode username=alice@pve --data-urlencode "password=$1" | jq -r '.data.ticket + " " + .data.CSRFPreventionToken'; }
+read -r at ac <<<"$(alice_login alicepass1)"
+req 2 PUT /access/password -b "PVEAuthCookie=$at" -H "CSRFPreventionToken: $ac" --data-urlencode userid=root@pam --data-urlencode password=takeover123 --data-urlencode confirmation-password=alicepass1 >/dev/null
+check "a user admin cannot set root@pam's password (403: $(status_line))" code_is 403
+req 2 PUT /access/password -b "PVEAuthCookie=$at" -H "CSRFPreventionToken: $ac" --data-urlencode userid=alice@pve --data-urlencode password=alicepass2 >/dev/null
+check "changing one's password with a ticket needs confirmation-password (400)" code_is 400
+req 2 PUT /access/password -b "PVEAuthCookie=$at" -H "CSRFPreventionToken: $ac" --data-urlencode userid=alice@pve --data-urlencode password=alicepass2 --data-urlencode confirmation-password=alicepass1 >/dev/null
+check "... and with it, the password changes" code_is 200
+new_pw() { req 3 POST /access/ticket --data-urlencode username=alice@pve --data-urlencode password=alicepass2 >/dev/null; code_is 200; }
+check "... the new password logs in on another node" wait_for 5 new_pw
 
 # ---- permissions match the ACLs
 req 1 POST /access/roles -H "$ROOT" --data-urlencode roleid=Operator --data-urlencode 'privs=VM.PowerMgmt,VM.Audit' >/dev/null
