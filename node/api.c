@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "node/api_internal.h"
+#include "node/task.h"
 
 uint64_t api_now_ms(void)
 {
@@ -1159,6 +1160,15 @@ static void call_continue(struct api_call *c)
 	if (c->def->is_node_local) {
 		const char *node = json_string_value(
 		        json_object_get(c->match.params, "node"));
+		const char *upid = json_string_value(
+		        json_object_get(c->match.params, "upid"));
+		struct task_upid u;
+
+		/* A task is answered by the node in its UPID, whichever
+		 * {node} the client put in the path (Ansible uses the
+		 * guest's node, Terraform the UPID's). */
+		if (upid != NULL && task_upid_parse(upid, &u, &e) == 0)
+			node = u.node;
 
 		if (node == NULL || !node_status_has_member(a->cluster, node)) {
 			api_call_fail(c, -ENOENT, "no such cluster node '%s'",

@@ -33,6 +33,8 @@ struct api_task {
 	char aborted_by[192];
 	/* the end */
 	char error[256]; /* "" when OK */
+	int64_t ended_at;
+	unsigned end_tries;
 	struct db_op op;
 };
 
@@ -145,50 +147,84 @@ static void task_maybe_free(struct api_task *t)
 	uv_close((uv_handle_t *)&t->timer, task_free_cb);
 }
 
+static void end_write(struct api_task *t);
+
+static void on_end_retry(uv_timer_t *timer)
+{
+	struct api_task *t = timer->data;
+
+	t->is_op_running = false;
+	end_write(t);
+}
+
+/* The row must say the task ended, or clients poll "running" until
+ * their timeout: retry once a second for a minute (no quorum for a
+ * while), unless the node stops (its next start closes the row). */
+static void end_retry_later(struct api_task *t)
+{
+	if (t->a->is_stopping || t->a->cluster == NULL || ++t->end_tries > 60) {
+		task_maybe_free(t);
+		return;
+	}
+	t->is_op_running = true;
+	uv_timer_start(&t->timer, on_end_retry, 1000, 0);
+}
+
 static void end_written(struct sql_op *q, int status)
 {
 	struct api_task *t = q->data;
 
 	t->is_op_running = false;
-	if (status != 0)
-		LOG_WARN("task", "cannot record the end of a task",
+	if (status != 0) {
+		LOG_WARN("task", "cannot record the end of a task, retrying",
 		         "upid=%s error=\"%s\"", t->upid, q->op.err.msg);
+		end_retry_later(t);
+		return;
+	}
 	task_maybe_free(t);
 }
 
-/* The task is over: its last log line, then its row. */
-static void task_end(struct api_task *t, const char *error)
+static void end_write(struct api_task *t)
 {
-	struct sql_op *q;
+	struct sql_op *q = sql_new();
 
-	uv_timer_stop(&t->timer);
-	snprintf(t->error, sizeof t->error, "%s", error != NULL ? error : "");
-	if (t->log != NULL) {
-		task_log_finish(t->log, error);
-		t->log = NULL;
-	}
-	t->is_done = true;
-	LOG_INFO("task", "ended", "upid=%s status=\"%s\"", t->upid,
-	         error != NULL ? error : "OK");
-	q = sql_new();
 	if (q == NULL || t->a->cluster == NULL) {
 		mem_free(q);
-		task_maybe_free(t);
+		end_retry_later(t);
 		return;
 	}
 	q->is_write = true;
 	snprintf(q->sql, sizeof q->sql,
 	         "UPDATE tasks SET endtime = ?, status = ? WHERE upid = ?");
-	sql_int(q, wall_s());
-	sql_text(q, error != NULL ? error : "OK");
+	sql_int(q, t->ended_at);
+	sql_text(q, t->error[0] != '\0' ? t->error : "OK");
 	sql_text(q, t->upid);
 	q->done = end_written;
 	q->data = t;
 	t->is_op_running = true;
 	if (sql_submit(t->a, q) != 0) {
 		t->is_op_running = false;
-		task_maybe_free(t);
+		end_retry_later(t);
 	}
+}
+
+/* The task is over: its last log line, then its row. */
+static void task_end(struct api_task *t, const char *error)
+{
+	uv_timer_stop(&t->timer);
+	snprintf(t->error, sizeof t->error, "%s",
+	         error != NULL && error[0] != '\0' ? error
+	         : error != NULL                   ? "unknown error"
+	                                           : "");
+	if (t->log != NULL) {
+		task_log_finish(t->log, error);
+		t->log = NULL;
+	}
+	t->is_done = true;
+	t->ended_at = wall_s();
+	LOG_INFO("task", "ended", "upid=%s status=\"%s\"", t->upid,
+	         error != NULL ? error : "OK");
+	end_write(t);
 }
 
 /* The test worker: a line a second. */

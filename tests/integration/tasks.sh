@@ -55,6 +55,9 @@ req 2 DELETE "/nodes/n3/tasks/$(esc "$long")" >/dev/null
 check "DELETE aborts a running task from another node" code_is 200
 aborted() { req 1 GET "/nodes/n3/tasks/$(esc "$long")/status" >/dev/null; jq_true '.data.status == "stopped" and (.data.exitstatus | test("aborted by root@pam!t"))' "$dir/body"; }
 check "... it stops with 'aborted by root@pam!t'" wait_for 10 aborted
+json=$(req 1 GET "/nodes/n1/tasks/$(esc "$upid")/log")
+check "a task's log through another {node} in the path comes from the UPID's node" \
+	jq_true '.data[-1].t == "TASK OK" and .total >= 3' <<<"$json"
 json=$(req 1 GET "/nodes/n2/tasks/$(esc "UPID:n2:00000001:00000002:00000003:cairntest::root@pam:")/status")
 check "an unknown task is 400 upid: no such task ($json)" \
 	bash -c "[ '$(code)' = 400 ] && jq -e '.errors.upid == \"no such task\"' <<<'$json' >/dev/null"
