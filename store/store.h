@@ -6,6 +6,9 @@
 
 #include <stddef.h>
 
+#include "store/dir.h"
+#include "store/volid.h"
+
 /* "librados X.Y.Z, librbd X.Y.Z" into out, for `--version` output. */
 void store_ceph_library_versions(char *out, size_t size);
 
