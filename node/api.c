@@ -513,7 +513,7 @@ static int load_run(struct db_client *client, struct db_op *op, struct err *e)
 
 	rv = db_query(client,
 	              "SELECT id, type, content, shared, coalesce(nodes, ''), "
-	              "disable FROM storage ORDER BY id",
+	              "disable, options, digest FROM storage ORDER BY id",
 	              NULL, 0, &rows, e);
 	if (rv != 0)
 		goto fail;
@@ -532,6 +532,10 @@ static int load_run(struct db_client *client, struct db_op *op, struct err *e)
 		st->is_shared = db_rows_at(&rows, i, 3)->integer != 0;
 		text_copy(st->nodes, sizeof st->nodes, db_rows_at(&rows, i, 4));
 		st->is_disabled = db_rows_at(&rows, i, 5)->integer != 0;
+		text_copy(st->options, sizeof st->options,
+		          db_rows_at(&rows, i, 6));
+		text_copy(st->digest, sizeof st->digest,
+		          db_rows_at(&rows, i, 7));
 	}
 	db_rows_free(&rows);
 
@@ -616,6 +620,7 @@ static void load_done(struct db_op *op, int status)
 	if (status == 0 && a->cluster != NULL && !a->is_stopping) {
 		api_access_after_load(a);
 		api_tasks_reconcile(a);
+		api_storage_poll(a);
 	}
 	/* It moved on meanwhile: load again for the next requests. */
 	if (status == 0 && a->cluster != NULL && !a->is_stopping &&
@@ -1011,8 +1016,6 @@ DEF(def_node_guests, node_guests_request, route_node_guests, true, PERM_USER,
     NULL, NULL);
 DEF(def_node_lxc, node_lxc_request, route_node_guests, true, PERM_USER, NULL,
     NULL);
-DEF(def_node_storage, node_storage_request, route_node_guests, true, PERM_USER,
-    NULL, NULL);
 DEF(def_node_status, node_status_request, route_node_status, true, 0,
     "/nodes/{node}", "Sys.Audit");
 DEF(def_routes, routes_request, route_routes, false, PERM_USER, NULL, NULL);
@@ -1026,7 +1029,6 @@ static const struct api_route routes[] = {
         {API_GET, "/nodes/{node}/status", &def_node_status},
         {API_GET, "/nodes/{node}/qemu", &def_node_guests},
         {API_GET, "/nodes/{node}/lxc", &def_node_lxc},
-        {API_GET, "/nodes/{node}/storage", &def_node_storage},
         {API_GET, "/cairn/routes", &def_routes},
 };
 
@@ -1042,7 +1044,7 @@ static void routes_join(void)
 	if (nall_routes > 0)
 		return;
 	CAIRN_ASSERT(CAIRN_ARRAY_SIZE(routes) + api_access_nroutes +
-	                     api_task_nroutes <=
+	                     api_task_nroutes + api_storage_nroutes <=
 	             ROUTES_MAX);
 	for (i = 0; i < CAIRN_ARRAY_SIZE(routes); i++)
 		all_routes[nall_routes++] = routes[i];
@@ -1050,6 +1052,8 @@ static void routes_join(void)
 		all_routes[nall_routes++] = api_access_routes[i];
 	for (i = 0; i < api_task_nroutes; i++)
 		all_routes[nall_routes++] = api_task_routes[i];
+	for (i = 0; i < api_storage_nroutes; i++)
+		all_routes[nall_routes++] = api_storage_routes[i];
 	for (i = 0; i < nall_routes; i++) {
 		const struct route_def *d = all_routes[i].handler;
 
@@ -1607,6 +1611,7 @@ int node_api_start(struct node_cluster *c, struct err *e)
 	LOG_INFO("api", "listening", "address=%s http2=%d", cfg->api_listen,
 	         (int)cfg->api_http2);
 	view_load(a);
+	api_storage_start(a);
 	return 0;
 }
 
@@ -1644,7 +1649,8 @@ void api_maybe_stopped(struct node_api *a)
 			cb(c);
 	}
 	if (a->nconns > 0 || a->ncalls > 0 || a->is_loading || a->ntasks > 0 ||
-	    a->is_reconciling || a->is_keys_running || a->is_disposed)
+	    a->is_reconciling || a->is_keys_running || a->is_storage_polling ||
+	    a->is_disposed)
 		return;
 	a->is_disposed = true;
 	uv_timer_stop(&a->drain_timer);
@@ -1657,6 +1663,8 @@ void api_maybe_stopped(struct node_api *a)
 			        &a->ctx.http2._graceful_shutdown_timeout);
 		h2o_context_dispose(&a->ctx);
 	}
+	if (a->has_storage_timer)
+		uv_close((uv_handle_t *)&a->storage_timer, NULL);
 	uv_close((uv_handle_t *)&a->drain_timer, on_drain_closed);
 }
 
@@ -1685,6 +1693,7 @@ void node_api_stop(struct node_cluster *c, void (*cb)(struct node_cluster *c))
 	a->is_stopping = true;
 	a->stopped_cb = cb;
 	api_tasks_stop(a);
+	api_storage_stop(a);
 	/* HTTP/1 connections close after their current response, HTTP/2
 	 * ones get GOAWAY. */
 	if (a->has_ctx)

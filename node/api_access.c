@@ -617,33 +617,12 @@ bool api_access_authorize(struct api_call *c)
 
 /* ------------------------------------------------------ DB writes */
 
-/* Up to a few statements run in one transaction on the DB thread; a
- * statement may require that it changed a row (else -ENOENT with its
- * message) or map a uniqueness failure to -EEXIST with its message. */
-#define WRITE_STMTS  64
-#define WRITE_PARAMS 8
-struct write_stmt {
-	const char *sql;
-	struct wire_value params[WRITE_PARAMS];
-	unsigned nparams;
-	const char *none_msg;   /* must change a row */
-	const char *exists_msg; /* a UNIQUE failure means this */
-};
-struct write_ctx {
-	struct write_stmt st[WRITE_STMTS];
-	unsigned n;
-	char *strings[WRITE_STMTS * WRITE_PARAMS]; /* owned copies */
-	unsigned nstrings;
-	json_t *data; /* the answer on success (NULL: null) */
-	bool has_oom;
-};
-
-static struct write_ctx *write_new(void)
+struct write_ctx *api_write_new(void)
 {
 	return mem_calloc(1, sizeof(struct write_ctx));
 }
 
-static void write_free(struct write_ctx *w)
+void api_write_free(struct write_ctx *w)
 {
 	unsigned i;
 
@@ -654,7 +633,7 @@ static void write_free(struct write_ctx *w)
 }
 
 /* A copy of text that lives as long as w. */
-static const char *write_keep(struct write_ctx *w, const char *text)
+const char *api_write_keep(struct write_ctx *w, const char *text)
 {
 	char *copy;
 
@@ -672,7 +651,7 @@ static const char *write_keep(struct write_ctx *w, const char *text)
 	return copy;
 }
 
-static struct write_stmt *write_add(struct write_ctx *w, const char *sql)
+struct write_stmt *api_write_add(struct write_ctx *w, const char *sql)
 {
 	struct write_stmt *st;
 
@@ -682,7 +661,7 @@ static struct write_stmt *write_add(struct write_ctx *w, const char *sql)
 	return st;
 }
 
-static void write_text(struct write_ctx *w, struct write_stmt *st,
+void api_write_text(struct write_ctx *w, struct write_stmt *st,
                        const char *text)
 {
 	char *copy = NULL;
@@ -693,7 +672,7 @@ static void write_text(struct write_ctx *w, struct write_stmt *st,
 		        (struct wire_value){.type = WIRE_NULL};
 		return;
 	}
-	copy = (char *)write_keep(w, text);
+	copy = (char *)api_write_keep(w, text);
 	if (copy == NULL) {
 		st->params[st->nparams++] =
 		        (struct wire_value){.type = WIRE_NULL};
@@ -702,7 +681,7 @@ static void write_text(struct write_ctx *w, struct write_stmt *st,
 	st->params[st->nparams++] = wire_value_text(copy);
 }
 
-static void write_int(struct write_stmt *st, int64_t v)
+void api_write_int(struct write_stmt *st, int64_t v)
 {
 	CAIRN_ASSERT(st->nparams < WRITE_PARAMS);
 	st->params[st->nparams++] = wire_value_integer(v);
@@ -747,7 +726,7 @@ static void write_done(struct db_op *op, int status)
 
 	c->ctx = NULL;
 	w->data = NULL;
-	write_free(w);
+	api_write_free(w);
 	if (c->a->cluster != NULL && c->a->cluster->feed != NULL)
 		db_feed_poll_soon(c->a->cluster->feed);
 	if (status != 0) {
@@ -759,10 +738,10 @@ static void write_done(struct db_op *op, int status)
 }
 
 /* Runs w for c (owns w from here). */
-static void write_submit(struct api_call *c, struct write_ctx *w)
+void api_write_submit(struct api_call *c, struct write_ctx *w)
 {
 	if (w->has_oom) {
-		write_free(w);
+		api_write_free(w);
 		api_call_fail(c, -ENOMEM, "out of memory");
 		return;
 	}
@@ -771,15 +750,15 @@ static void write_submit(struct api_call *c, struct write_ctx *w)
 	if (c->a->cluster == NULL || c->a->cluster->db == NULL ||
 	    db_submit(c->a->cluster->db, &c->op, write_run, write_done) != 0) {
 		c->ctx = NULL;
-		write_free(w);
+		api_write_free(w);
 		api_call_fail(c, -EBUSY, "the database queue is full, retry");
 	}
 }
 
 /* Sets a parameter error and fails c with 400. */
-static void param_error(struct api_call *c, const char *name, const char *fmt,
+void api_param_error(struct api_call *c, const char *name, const char *fmt,
                         ...) CAIRN_PRINTF(3, 4);
-static void param_error(struct api_call *c, const char *name, const char *fmt,
+void api_param_error(struct api_call *c, const char *name, const char *fmt,
                         ...)
 {
 	char why[512];
@@ -839,7 +818,7 @@ static void hash_submit(struct api_call *c, const char *password,
 	struct hash_ctx *h;
 
 	if (strlen(password) > RPC_PASSWORD_MAX) {
-		param_error(c, "password", "longer than %d bytes",
+		api_param_error(c, "password", "longer than %d bytes",
 		            RPC_PASSWORD_MAX);
 		return;
 	}
@@ -872,7 +851,7 @@ static bool touches_root(struct api_call *c, const char *userid)
 	if (userid == NULL || strstr(userid, "@pam") == NULL)
 		return false;
 	if (strcmp(userid, "root@pam") != 0) {
-		param_error(c, "userid",
+		api_param_error(c, "userid",
 		            "the pam realm has only root@pam here; make users "
 		            "in the pve realm");
 		return true;
@@ -992,7 +971,7 @@ static void route_ticket(struct api_call *c)
 		return;
 	}
 	if (q->username == NULL || q->password == NULL) {
-		param_error(c, q->username == NULL ? "username" : "password",
+		api_param_error(c, q->username == NULL ? "username" : "password",
 		            "property is missing and it is not optional");
 		return;
 	}
@@ -1140,31 +1119,31 @@ static void user_write(struct api_call *c, struct hash_ctx *h)
 		api_call_done(c, h->rv == -EBUSY ? -EBUSY : -EINVAL, &h->err);
 		return;
 	}
-	w = write_new();
+	w = api_write_new();
 	if (w == NULL) {
 		api_call_fail(c, -ENOMEM, "out of memory");
 		return;
 	}
 	if (is_create) {
-		st = write_add(w, "INSERT INTO users (userid, enable, expire, "
+		st = api_write_add(w, "INSERT INTO users (userid, enable, expire, "
 		                  "password_hash, firstname, lastname, email, "
 		                  "comment) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
 		snprintf(msg, sizeof msg,
 		         "create user failed: user '%s' "
 		         "already exists",
 		         q->userid);
-		st->exists_msg = write_keep(w, msg);
-		write_text(w, st, q->userid);
-		write_int(st, q->has_enable ? q->enable : 1);
-		write_int(st, q->has_expire ? q->expire : 0);
-		write_text(w, st, h != NULL ? h->hash : NULL);
-		write_text(w, st, q->firstname);
-		write_text(w, st, q->lastname);
-		write_text(w, st, q->email);
-		write_text(w, st, q->comment);
+		st->exists_msg = api_write_keep(w, msg);
+		api_write_text(w, st, q->userid);
+		api_write_int(st, q->has_enable ? q->enable : 1);
+		api_write_int(st, q->has_expire ? q->expire : 0);
+		api_write_text(w, st, h != NULL ? h->hash : NULL);
+		api_write_text(w, st, q->firstname);
+		api_write_text(w, st, q->lastname);
+		api_write_text(w, st, q->email);
+		api_write_text(w, st, q->comment);
 	} else {
 		snprintf(msg, sizeof msg, "no such user ('%s')", q->userid);
-		st = write_add(w, "UPDATE users SET "
+		st = api_write_add(w, "UPDATE users SET "
 		                  "enable = coalesce(?, enable), "
 		                  "expire = coalesce(?, expire), "
 		                  "firstname = coalesce(?, firstname), "
@@ -1172,50 +1151,50 @@ static void user_write(struct api_call *c, struct hash_ctx *h)
 		                  "email = coalesce(?, email), "
 		                  "comment = coalesce(?, comment) "
 		                  "WHERE userid = ?");
-		st->none_msg = write_keep(w, msg);
+		st->none_msg = api_write_keep(w, msg);
 		if (q->has_enable)
-			write_int(st, q->enable);
+			api_write_int(st, q->enable);
 		else
-			write_text(w, st, NULL);
+			api_write_text(w, st, NULL);
 		if (q->has_expire)
-			write_int(st, q->expire);
+			api_write_int(st, q->expire);
 		else
-			write_text(w, st, NULL);
-		write_text(w, st, q->firstname);
-		write_text(w, st, q->lastname);
-		write_text(w, st, q->email);
-		write_text(w, st, q->comment);
-		write_text(w, st, q->userid);
+			api_write_text(w, st, NULL);
+		api_write_text(w, st, q->firstname);
+		api_write_text(w, st, q->lastname);
+		api_write_text(w, st, q->email);
+		api_write_text(w, st, q->comment);
+		api_write_text(w, st, q->userid);
 	}
 	if (q->groups != NULL) {
 		char groups[512], *save = NULL, *g;
 
 		if (!q->has_append || !q->append) {
-			st = write_add(w, "DELETE FROM group_members WHERE "
+			st = api_write_add(w, "DELETE FROM group_members WHERE "
 			                  "userid = ?");
-			write_text(w, st, q->userid);
+			api_write_text(w, st, q->userid);
 		}
 		snprintf(groups, sizeof groups, "%s", q->groups);
 		for (g = strtok_r(groups, ",; ", &save);
 		     g != NULL && w->n < WRITE_STMTS - 2;
 		     g = strtok_r(NULL, ",; ", &save)) {
-			st = write_add(w, "INSERT INTO groups (groupid) "
+			st = api_write_add(w, "INSERT INTO groups (groupid) "
 			                  "VALUES (?) ON CONFLICT DO NOTHING");
-			write_text(w, st, g);
-			st = write_add(w, "INSERT INTO group_members (groupid, "
+			api_write_text(w, st, g);
+			st = api_write_add(w, "INSERT INTO group_members (groupid, "
 			                  "userid) VALUES (?, ?) ON CONFLICT "
 			                  "DO NOTHING");
-			write_text(w, st, g);
-			write_text(w, st, q->userid);
+			api_write_text(w, st, g);
+			api_write_text(w, st, q->userid);
 		}
 		if (g != NULL) {
-			write_free(w);
-			param_error(c, "groups",
+			api_write_free(w);
+			api_param_error(c, "groups",
 			            "too many groups in one request");
 			return;
 		}
 	}
-	write_submit(c, w);
+	api_write_submit(c, w);
 }
 
 static void route_user_set(struct api_call *c)
@@ -1224,7 +1203,7 @@ static void route_user_set(struct api_call *c)
 	struct err e;
 
 	if (q->userid == NULL || auth_userid_check(q->userid, &e) != 0) {
-		param_error(c, "userid", "%s",
+		api_param_error(c, "userid", "%s",
 		            q->userid == NULL ? "property is missing"
 		                              : e.msg + strlen("userid: "));
 		return;
@@ -1232,12 +1211,12 @@ static void route_user_set(struct api_call *c)
 	if (touches_root(c, q->userid))
 		return;
 	if (q->password != NULL && strlen(q->password) < 8) {
-		param_error(c, "password", "at least 8 characters");
+		api_param_error(c, "password", "at least 8 characters");
 		return;
 	}
 	if (q->password != NULL && c->match.route->method == API_POST) {
 		if (strstr(q->userid, "@pve") == NULL) {
-			param_error(c, "password",
+			api_param_error(c, "password",
 			            "only users of the pve realm have "
 			            "passwords here");
 			return;
@@ -1246,7 +1225,7 @@ static void route_user_set(struct api_call *c)
 		return;
 	}
 	if (q->password != NULL) {
-		param_error(c, "password",
+		api_param_error(c, "password",
 		            "change passwords with PUT /access/password");
 		return;
 	}
@@ -1264,26 +1243,26 @@ static void route_user_delete(struct api_call *c)
 		api_call_fail(c, -EPERM, "root@pam cannot be deleted");
 		return;
 	}
-	w = write_new();
+	w = api_write_new();
 	if (w == NULL) {
 		api_call_fail(c, -ENOMEM, "out of memory");
 		return;
 	}
 	snprintf(msg, sizeof msg, "delete user failed: no such user ('%s')",
 	         q->userid);
-	st = write_add(w, "DELETE FROM users WHERE userid = ?");
-	st->none_msg = write_keep(w, msg);
-	write_text(w, st, q->userid);
-	st = write_add(w, "DELETE FROM tokens WHERE userid = ?");
-	write_text(w, st, q->userid);
-	st = write_add(w, "DELETE FROM group_members WHERE userid = ?");
-	write_text(w, st, q->userid);
-	st = write_add(w, "DELETE FROM acl WHERE (ugid_type = 'user' AND "
+	st = api_write_add(w, "DELETE FROM users WHERE userid = ?");
+	st->none_msg = api_write_keep(w, msg);
+	api_write_text(w, st, q->userid);
+	st = api_write_add(w, "DELETE FROM tokens WHERE userid = ?");
+	api_write_text(w, st, q->userid);
+	st = api_write_add(w, "DELETE FROM group_members WHERE userid = ?");
+	api_write_text(w, st, q->userid);
+	st = api_write_add(w, "DELETE FROM acl WHERE (ugid_type = 'user' AND "
 	                  "ugid = ?1) OR (ugid_type = 'token' AND "
 	                  "substr(ugid, 1, length(?2) + 1) = ?2 || '!')");
-	write_text(w, st, q->userid);
-	write_text(w, st, q->userid);
-	write_submit(c, w);
+	api_write_text(w, st, q->userid);
+	api_write_text(w, st, q->userid);
+	api_write_submit(c, w);
 }
 
 /* PUT /access/password: the caller's own, or anyone's with
@@ -1299,24 +1278,24 @@ static void password_write(struct api_call *c, struct hash_ctx *h)
 		api_call_done(c, h->rv == -EBUSY ? -EBUSY : -EINVAL, &h->err);
 		return;
 	}
-	w = write_new();
+	w = api_write_new();
 	if (w == NULL) {
 		api_call_fail(c, -ENOMEM, "out of memory");
 		return;
 	}
 	snprintf(msg, sizeof msg, "no such user ('%s')", q->userid);
 	if (strcmp(q->userid, "root@pam") == 0)
-		st = write_add(w, "INSERT INTO users (userid, password_hash) "
+		st = api_write_add(w, "INSERT INTO users (userid, password_hash) "
 		                  "VALUES (?, ?) ON CONFLICT (userid) DO "
 		                  "UPDATE SET password_hash = "
 		                  "excluded.password_hash");
 	else
-		st = write_add(w, "UPDATE users SET password_hash = ?2 WHERE "
+		st = api_write_add(w, "UPDATE users SET password_hash = ?2 WHERE "
 		                  "userid = ?1");
-	st->none_msg = write_keep(w, msg);
-	write_text(w, st, q->userid);
-	write_text(w, st, h->hash);
-	write_submit(c, w);
+	st->none_msg = api_write_keep(w, msg);
+	api_write_text(w, st, q->userid);
+	api_write_text(w, st, h->hash);
+	api_write_submit(c, w);
 }
 
 static void password_confirmed(struct api_call *c, struct hash_ctx *h)
@@ -1342,11 +1321,11 @@ static void route_password(struct api_call *c)
 	struct err e;
 
 	if (q->userid == NULL || auth_userid_check(q->userid, &e) != 0) {
-		param_error(c, "userid", "a valid name@realm is required");
+		api_param_error(c, "userid", "a valid name@realm is required");
 		return;
 	}
 	if (q->password == NULL || strlen(q->password) < 8) {
-		param_error(c, "password", "at least 8 characters");
+		api_param_error(c, "password", "at least 8 characters");
 		return;
 	}
 	if (c->who.tokenid[0] != '\0') {
@@ -1367,7 +1346,7 @@ static void route_password(struct api_call *c)
 		me = find_user(c->a->snap, c->who.userid);
 		if (q->confirmation_password == NULL || me == NULL ||
 		    me->password_hash == NULL) {
-			param_error(c, "confirmation-password",
+			api_param_error(c, "confirmation-password",
 			            "your own current password is required");
 			return;
 		}
@@ -1448,13 +1427,13 @@ static void route_token_set(struct api_call *c)
 	struct err e;
 
 	if (auth_userid_check(q->userid, &e) != 0) {
-		param_error(c, "userid", "%s", e.msg);
+		api_param_error(c, "userid", "%s", e.msg);
 		return;
 	}
 	if (touches_root(c, q->userid))
 		return;
 	if (auth_tokenid_check(q->tokenid, &e) != 0) {
-		param_error(c, "tokenid", "%s", e.msg);
+		api_param_error(c, "tokenid", "%s", e.msg);
 		return;
 	}
 	if (api_view_wait(c) || api_view_missing(c))
@@ -1464,7 +1443,7 @@ static void route_token_set(struct api_call *c)
 		api_call_fail(c, -ENOENT, "no such user ('%s')", q->userid);
 		return;
 	}
-	w = write_new();
+	w = api_write_new();
 	if (w == NULL) {
 		api_call_fail(c, -ENOMEM, "out of memory");
 		return;
@@ -1472,24 +1451,24 @@ static void route_token_set(struct api_call *c)
 	snprintf(full, sizeof full, "%s!%s", q->userid, q->tokenid);
 	if (is_create) {
 		if (rpc_uuid_v4(secret, &e) != 0) {
-			write_free(w);
+			api_write_free(w);
 			api_call_done(c, -EIO, &e);
 			return;
 		}
 		rpc_sha256_hex(secret, strlen(secret), digest);
 		/* root@pam's row may not exist: tokens need none. */
-		st = write_add(w,
+		st = api_write_add(w,
 		               "INSERT INTO tokens (userid, tokenid, digest, "
 		               "privsep, expire, comment) VALUES (?, ?, ?, "
 		               "?, ?, ?)");
 		snprintf(msg, sizeof msg, "Token already exists.");
-		st->exists_msg = write_keep(w, msg);
-		write_text(w, st, q->userid);
-		write_text(w, st, q->tokenid);
-		write_text(w, st, digest);
-		write_int(st, q->has_privsep ? q->privsep : 1);
-		write_int(st, q->has_expire ? q->expire : 0);
-		write_text(w, st, q->comment);
+		st->exists_msg = api_write_keep(w, msg);
+		api_write_text(w, st, q->userid);
+		api_write_text(w, st, q->tokenid);
+		api_write_text(w, st, digest);
+		api_write_int(st, q->has_privsep ? q->privsep : 1);
+		api_write_int(st, q->has_expire ? q->expire : 0);
+		api_write_text(w, st, q->comment);
 		w->data = json_pack("{s:s, s:{s:i, s:I}, s:s}", "full-tokenid",
 		                    full, "info", "privsep",
 		                    (int)(q->has_privsep ? q->privsep : 1),
@@ -1501,27 +1480,27 @@ static void route_token_set(struct api_call *c)
 			                    "comment", json_string(q->comment));
 		memset(secret, 0, sizeof secret);
 	} else {
-		st = write_add(w, "UPDATE tokens SET "
+		st = api_write_add(w, "UPDATE tokens SET "
 		                  "privsep = coalesce(?, privsep), "
 		                  "expire = coalesce(?, expire), "
 		                  "comment = coalesce(?, comment) "
 		                  "WHERE userid = ? AND tokenid = ?");
 		snprintf(msg, sizeof msg, "no such token '%s' for user '%s'",
 		         q->tokenid, q->userid);
-		st->none_msg = write_keep(w, msg);
+		st->none_msg = api_write_keep(w, msg);
 		if (q->has_privsep)
-			write_int(st, q->privsep);
+			api_write_int(st, q->privsep);
 		else
-			write_text(w, st, NULL);
+			api_write_text(w, st, NULL);
 		if (q->has_expire)
-			write_int(st, q->expire);
+			api_write_int(st, q->expire);
 		else
-			write_text(w, st, NULL);
-		write_text(w, st, q->comment);
-		write_text(w, st, q->userid);
-		write_text(w, st, q->tokenid);
+			api_write_text(w, st, NULL);
+		api_write_text(w, st, q->comment);
+		api_write_text(w, st, q->userid);
+		api_write_text(w, st, q->tokenid);
 	}
-	write_submit(c, w);
+	api_write_submit(c, w);
 }
 
 static void route_token_delete(struct api_call *c)
@@ -1533,7 +1512,7 @@ static void route_token_delete(struct api_call *c)
 
 	if (touches_root(c, q->userid))
 		return;
-	w = write_new();
+	w = api_write_new();
 	if (w == NULL) {
 		api_call_fail(c, -ENOMEM, "out of memory");
 		return;
@@ -1541,15 +1520,15 @@ static void route_token_delete(struct api_call *c)
 	snprintf(full, sizeof full, "%s!%s", q->userid, q->tokenid);
 	snprintf(msg, sizeof msg, "no such token '%s' for user '%s'",
 	         q->tokenid, q->userid);
-	st = write_add(w,
+	st = api_write_add(w,
 	               "DELETE FROM tokens WHERE userid = ? AND tokenid = ?");
-	st->none_msg = write_keep(w, msg);
-	write_text(w, st, q->userid);
-	write_text(w, st, q->tokenid);
-	st = write_add(w, "DELETE FROM acl WHERE ugid_type = 'token' AND ugid "
+	st->none_msg = api_write_keep(w, msg);
+	api_write_text(w, st, q->userid);
+	api_write_text(w, st, q->tokenid);
+	st = api_write_add(w, "DELETE FROM acl WHERE ugid_type = 'token' AND ugid "
 	                  "= ?");
-	write_text(w, st, full);
-	write_submit(c, w);
+	api_write_text(w, st, full);
+	api_write_submit(c, w);
 }
 
 /* ------------------------------------------------ /access: roles */
@@ -1642,7 +1621,7 @@ static void route_role_set(struct api_call *c)
 	if (len == 0 || len > ACL_ROLEID_MAX ||
 	    strspn(q->roleid, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstu"
 	                      "vwxyz0123456789_-") != len) {
-		param_error(c, "roleid", "1 to %d of [A-Za-z0-9_-]",
+		api_param_error(c, "roleid", "1 to %d of [A-Za-z0-9_-]",
 		            ACL_ROLEID_MAX);
 		return;
 	}
@@ -1652,7 +1631,7 @@ static void route_role_set(struct api_call *c)
 		return;
 	}
 	if (q->privs != NULL && acl_privs_parse(q->privs, &privs, &e) != 0) {
-		param_error(c, "privs", "%s", e.msg);
+		api_param_error(c, "privs", "%s", e.msg);
 		return;
 	}
 	if (api_view_wait(c) || api_view_missing(c))
@@ -1671,27 +1650,27 @@ static void route_role_set(struct api_call *c)
 	if (!is_create && q->has_append && q->append)
 		privs |= old;
 	acl_privs_format(privs, text, sizeof text);
-	w = write_new();
+	w = api_write_new();
 	if (w == NULL) {
 		api_call_fail(c, -ENOMEM, "out of memory");
 		return;
 	}
 	if (is_create) {
-		st = write_add(w, "INSERT INTO roles (roleid, privs) VALUES "
+		st = api_write_add(w, "INSERT INTO roles (roleid, privs) VALUES "
 		                  "(?, ?)");
 		snprintf(msg, sizeof msg, "role '%s' already exists",
 		         q->roleid);
-		st->exists_msg = write_keep(w, msg);
+		st->exists_msg = api_write_keep(w, msg);
 	} else {
-		st = write_add(w, "UPDATE roles SET privs = ?2 WHERE roleid = "
+		st = api_write_add(w, "UPDATE roles SET privs = ?2 WHERE roleid = "
 		                  "?1 AND special = 0");
 		snprintf(msg, sizeof msg, "role '%s' does not exist",
 		         q->roleid);
-		st->none_msg = write_keep(w, msg);
+		st->none_msg = api_write_keep(w, msg);
 	}
-	write_text(w, st, q->roleid);
-	write_text(w, st, text);
-	write_submit(c, w);
+	api_write_text(w, st, q->roleid);
+	api_write_text(w, st, text);
+	api_write_submit(c, w);
 }
 
 static void route_role_delete(struct api_call *c)
@@ -1706,18 +1685,18 @@ static void route_role_delete(struct api_call *c)
 		              q->roleid);
 		return;
 	}
-	w = write_new();
+	w = api_write_new();
 	if (w == NULL) {
 		api_call_fail(c, -ENOMEM, "out of memory");
 		return;
 	}
 	snprintf(msg, sizeof msg, "role '%s' does not exist", q->roleid);
-	st = write_add(w, "DELETE FROM roles WHERE roleid = ? AND special = 0");
-	st->none_msg = write_keep(w, msg);
-	write_text(w, st, q->roleid);
-	st = write_add(w, "DELETE FROM acl WHERE roleid = ?");
-	write_text(w, st, q->roleid);
-	write_submit(c, w);
+	st = api_write_add(w, "DELETE FROM roles WHERE roleid = ? AND special = 0");
+	st->none_msg = api_write_keep(w, msg);
+	api_write_text(w, st, q->roleid);
+	st = api_write_add(w, "DELETE FROM acl WHERE roleid = ?");
+	api_write_text(w, st, q->roleid);
+	api_write_submit(c, w);
 }
 
 /* ------------------------------------------------ /access: ACLs */
@@ -1784,7 +1763,7 @@ static void route_acl_set(struct api_call *c)
 
 	if (q->path == NULL ||
 	    acl_path_normalize(q->path, path, sizeof path, &e) != 0) {
-		param_error(c, "path", "%s",
+		api_param_error(c, "path", "%s",
 		            q->path == NULL ? "property is missing" : e.msg);
 		return;
 	}
@@ -1797,11 +1776,11 @@ static void route_acl_set(struct api_call *c)
 	}
 	nroles = split_list(q->roles, rbuf, sizeof rbuf, roles, 8);
 	if (nroles == (size_t)-1) {
-		param_error(c, "roles", "at most 8 roles in one request");
+		api_param_error(c, "roles", "at most 8 roles in one request");
 		return;
 	}
 	if (nroles == 0) {
-		param_error(c, "roles",
+		api_param_error(c, "roles",
 		            "property is missing and it is not "
 		            "optional");
 		return;
@@ -1815,12 +1794,12 @@ static void route_acl_set(struct api_call *c)
 			found = strcmp(c->a->snap->auth.roles[j].roleid,
 			               roles[i]) == 0;
 		if (!found) {
-			param_error(c, "roles", "role '%s' does not exist",
+			api_param_error(c, "roles", "role '%s' does not exist",
 			            roles[i]);
 			return;
 		}
 	}
-	w = write_new();
+	w = api_write_new();
 	if (w == NULL) {
 		api_call_fail(c, -ENOMEM, "out of memory");
 		return;
@@ -1831,8 +1810,8 @@ static void route_acl_set(struct api_call *c)
 		nwho[t] = split_list(lists[t], buf, sizeof ubuf / 3, who[t], 8);
 		if (nwho[t] == (size_t)-1 ||
 		    w->n + nwho[t] * nroles > WRITE_STMTS) {
-			write_free(w);
-			param_error(c,
+			api_write_free(w);
+			api_param_error(c,
 			            t == 0   ? "users"
 			            : t == 1 ? "groups"
 			                     : "tokens",
@@ -1854,21 +1833,21 @@ static void route_acl_set(struct api_call *c)
 				if (bang == NULL ||
 				    find_token(c->a->snap, user, bang + 1) ==
 				            NULL) {
-					write_free(w);
-					param_error(c, "tokens",
+					api_write_free(w);
+					api_param_error(c, "tokens",
 					            "no such token '%s'", id);
 					return;
 				}
 			} else if (t == 0 &&
 			           !user_is_active(c->a->snap, id, 0) &&
 			           find_user(c->a->snap, id) == NULL) {
-				write_free(w);
-				param_error(c, "users", "no such user ('%s')",
+				api_write_free(w);
+				api_param_error(c, "users", "no such user ('%s')",
 				            id);
 				return;
 			}
 			for (i = 0; i < nroles; i++) {
-				st = write_add(
+				st = api_write_add(
 				        w,
 				        del ? "DELETE FROM acl WHERE path = ? "
 				              "AND ugid_type = ? AND ugid = ? "
@@ -1878,23 +1857,23 @@ static void route_acl_set(struct api_call *c)
 				              "propagate) VALUES (?, ?, ?, ?, "
 				              "?) ON CONFLICT DO UPDATE SET "
 				              "propagate = excluded.propagate");
-				write_text(w, st, path);
-				write_text(w, st, types[t]);
-				write_text(w, st, id);
-				write_text(w, st, roles[i]);
+				api_write_text(w, st, path);
+				api_write_text(w, st, types[t]);
+				api_write_text(w, st, id);
+				api_write_text(w, st, roles[i]);
 				if (!del)
-					write_int(st, q->has_propagate
+					api_write_int(st, q->has_propagate
 					                      ? q->propagate
 					                      : 1);
 			}
 		}
 	}
 	if (w->n == 0) {
-		write_free(w);
-		param_error(c, "users", "give users, groups or tokens");
+		api_write_free(w);
+		api_param_error(c, "users", "give users, groups or tokens");
 		return;
 	}
-	write_submit(c, w);
+	api_write_submit(c, w);
 }
 
 static void route_permissions(struct api_call *c)
@@ -1909,7 +1888,7 @@ static void route_permissions(struct api_call *c)
 		return;
 	if (q->path != NULL &&
 	    acl_path_normalize(q->path, path, sizeof path, &e) != 0) {
-		param_error(c, "path", "%s", e.msg);
+		api_param_error(c, "path", "%s", e.msg);
 		return;
 	}
 	if (q->userid != NULL) {
@@ -1935,7 +1914,7 @@ static void route_permissions(struct api_call *c)
 			        find_token(c->a->snap, p.userid, bang + 1);
 
 			if (t == NULL) {
-				param_error(c, "userid", "no such token '%s'",
+				api_param_error(c, "userid", "no such token '%s'",
 				            q->userid);
 				return;
 			}

@@ -121,6 +121,9 @@ struct node_api {
 	unsigned ntasks;
 	uint32_t task_pid, task_pstart;
 	bool is_tasks_reconciled, is_reconciling;
+	/* storage figures (node/api_storage.c) */
+	uv_timer_t storage_timer;
+	bool has_storage_timer, is_storage_polling;
 	struct db_op keys_op;
 	bool is_keys_running;
 	uint64_t keys_tried_ms;
@@ -211,6 +214,8 @@ extern const struct api_route api_access_routes[];
 extern const size_t api_access_nroutes;
 extern const struct api_route api_task_routes[];
 extern const size_t api_task_nroutes;
+extern const struct api_route api_storage_routes[];
+extern const size_t api_storage_nroutes;
 
 uint64_t api_now_ms(void);
 /* A handler's end: rv 0 with c->reply filled, or an error (parameter
@@ -237,6 +242,12 @@ void api_call_fail_http(struct api_call *c, int http_status,
 /* Frees the API once it is stopped and nothing of it is pending. */
 void api_maybe_stopped(struct node_api *a);
 
+/* node/api_storage.c: this node's storage figures, measured every 5 s
+ * and after each view load. */
+void api_storage_start(struct node_api *a);
+void api_storage_poll(struct node_api *a);
+void api_storage_stop(struct node_api *a);
+
 /* node/api_tasks.c */
 /* Marks the tasks of the last run that never ended (once, before any
  * task may start; retried after each view load until it worked). */
@@ -244,6 +255,42 @@ void api_tasks_reconcile(struct node_api *a);
 /* The node stops: running tasks end without a last line (the next start
  * marks them interrupted). */
 void api_tasks_stop(struct node_api *a);
+
+/* node/api_access.c: DB writes for handlers. */
+/* Up to a few statements run in one transaction on the DB thread; a
+ * statement may require that it changed a row (else -ENOENT with its
+ * message) or map a uniqueness failure to -EEXIST with its message. */
+#define WRITE_STMTS  64
+#define WRITE_PARAMS 8
+struct write_stmt {
+	const char *sql;
+	struct wire_value params[WRITE_PARAMS];
+	unsigned nparams;
+	const char *none_msg;   /* must change a row */
+	const char *exists_msg; /* a UNIQUE failure means this */
+};
+struct write_ctx {
+	struct write_stmt st[WRITE_STMTS];
+	unsigned n;
+	char *strings[WRITE_STMTS * WRITE_PARAMS]; /* owned copies */
+	unsigned nstrings;
+	json_t *data; /* the answer on success (NULL: null) */
+	bool has_oom;
+};
+
+struct write_ctx *api_write_new(void);
+void api_write_free(struct write_ctx *w);
+/* A copy of text that lives as long as w (NULL when out of memory). */
+const char *api_write_keep(struct write_ctx *w, const char *text);
+struct write_stmt *api_write_add(struct write_ctx *w, const char *sql);
+void api_write_text(struct write_ctx *w, struct write_stmt *st,
+                    const char *text);
+void api_write_int(struct write_stmt *st, int64_t v);
+/* Runs w for c (owns w from here) and answers w->data (or null). */
+void api_write_submit(struct api_call *c, struct write_ctx *w);
+/* Sets a parameter error and fails c with 400. */
+void api_param_error(struct api_call *c, const char *name, const char *fmt, ...)
+        CAIRN_PRINTF(3, 4);
 
 /* node/api_access.c */
 /* Authenticates c and checks its route's permission: true when it may go

@@ -718,6 +718,17 @@ static int create_tx(struct db_tx *tx, void *data, struct err *e)
 	                p, 1, NULL, e);
 	if (rv != 0)
 		return rv;
+	/* Proxmox's `local`: a dir storage on every node (each node keeps
+	 * it in its own local_dir, /var/lib/vz by default). */
+	rv = db_tx_exec(tx,
+	                "INSERT INTO storage (id, type, content, shared, "
+	                "options, digest) VALUES ('local', 'dir', "
+	                "'backup,images,import,iso,rootdir,snippets,vztmpl', "
+	                "0, '{\"path\":\"/var/lib/vz\"}', "
+	                "lower(hex(randomblob(20)))) ON CONFLICT DO NOTHING",
+	                NULL, 0, NULL, e);
+	if (rv != 0)
+		return rv;
 	p[0] = wire_value_text(cfg->node_name);
 	p[1] = wire_value_integer((int64_t)c->db_id);
 	p[2] = wire_value_text(addresses);

@@ -42,6 +42,9 @@ const struct conf_key node_config_keys[] = {
         KEY(bridge, CONF_STRING, "vmbr0", 0, 15,
             "the bridge guests attach to, created at start if missing "
             "(\"\": none)"),
+        KEY(local_dir, CONF_PATH, "/var/lib/vz", 0, 0,
+            "where this node keeps the `local` dir storage (Proxmox's "
+            "/var/lib/vz)"),
         KEY(db_latency_ms, CONF_INT, "50", 5, 2000,
             "database network latency: heartbeats 1.5x, elections 15x"),
         KEY(db_snapshot_threshold, CONF_INT, "256", 16, 1000000,

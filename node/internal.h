@@ -158,6 +158,14 @@ struct res_node; /* node/resources.h */
 size_t node_status_res_nodes(struct node_cluster *c, struct res_node *out,
                              size_t max, uint64_t *generation,
                              uint64_t *online_mask);
+/* Our storages' figures, pushed with the node's (/cluster/resources). */
+struct node_storage_figures {
+	char id[65];
+	bool active;
+	uint64_t total, used;
+};
+void node_status_set_storage(struct node_cluster *c,
+                             const struct node_storage_figures *f, size_t n);
 /* The kept-open connection to member `name`, for forwarding: -ENOENT when
  * it is no member, -EHOSTDOWN when offline (*silent_ms since we last
  * heard it; UINT64_MAX: never), -ENOTCONN when not connected right now. */

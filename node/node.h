@@ -24,6 +24,7 @@ struct node_config {
 	char *api_listen;     /* REST API, HTTPS */
 	bool api_http2;       /* offer HTTP/2 on it (off: no rapid-reset fix) */
 	char *api_static_dir; /* NULL: no /static/ (benchmarks only) */
+	char *local_dir;      /* the `local` storage's directory */
 	char *address;        /* the IP other nodes reach us at */
 	char *bridge;         /* guests' bridge, created if missing; "" none */
 	int64_t db_latency_ms;

@@ -58,7 +58,9 @@ struct res_storage {
 	char content[128];
 	bool is_shared;
 	bool is_disabled;
-	char nodes[256]; /* "" for every node, else comma-separated */
+	char nodes[256];    /* "" for every node, else comma-separated */
+	char options[2048]; /* the backend's own settings, a JSON object */
+	char digest[65];
 };
 
 struct res_input {

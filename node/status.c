@@ -80,6 +80,11 @@ struct node_status {
 	bool has_sample;
 	uint64_t sampled_ms;
 	uint64_t generation; /* bumped whenever any runtime figure changed */
+	/* our storages' figures (node_status_set_storage) */
+	Cairn__StorageRuntime storage[64];
+	Cairn__StorageRuntime *storage_ptrs[64];
+	char storage_ids[64][65];
+	size_t nstorage;
 };
 
 static uint64_t now_ms(void)
@@ -512,6 +517,8 @@ static void sample_runtime(struct node_status *s)
 		return;
 	}
 	cairn__node_runtime__init(&s->own);
+	s->own.n_storage = s->nstorage;
+	s->own.storage = s->nstorage > 0 ? s->storage_ptrs : NULL;
 	s->own.has_cpu = true;
 	s->own.cpu = s->has_sample ? host_cpu_fraction(&s->last_sample, &h) : 0;
 	s->own.has_maxcpu = true;
@@ -888,4 +895,36 @@ int node_status_peer(struct node_cluster *c, const char *name,
 		return -ENOTCONN;
 	*conn = m->conn;
 	return 0;
+}
+
+void node_status_set_storage(struct node_cluster *c,
+                             const struct node_storage_figures *f, size_t n)
+{
+	struct node_status *s = c != NULL ? c->status : NULL;
+	size_t i;
+
+	if (s == NULL)
+		return;
+	if (n > CAIRN_ARRAY_SIZE(s->storage))
+		n = CAIRN_ARRAY_SIZE(s->storage);
+	for (i = 0; i < n; i++) {
+		Cairn__StorageRuntime *r = &s->storage[i];
+
+		cairn__storage_runtime__init(r);
+		snprintf(s->storage_ids[i], sizeof s->storage_ids[i], "%s",
+		         f[i].id);
+		r->storage = s->storage_ids[i];
+		r->has_active = true;
+		r->active = f[i].active;
+		if (f[i].active) {
+			r->has_total = r->has_used = true;
+			r->total = f[i].total;
+			r->used = f[i].used;
+		}
+		s->storage_ptrs[i] = r;
+	}
+	s->nstorage = n;
+	s->own.n_storage = n;
+	s->own.storage = n > 0 ? s->storage_ptrs : NULL;
+	s->generation++;
 }

@@ -7,6 +7,7 @@
 #include "proto/access.pb-c.h"
 #include "proto/cluster.pb-c.h"
 #include "proto/rpc.pb-c.h"
+#include "proto/storage.pb-c.h"
 #include "proto/task.pb-c.h"
 #include "proto/version.pb-c.h"
 

@@ -508,6 +508,7 @@ agent_conf() {
 		echo "# written by deploy/cluster for instance $TAG"
 		echo "node_name = n$1"
 		echo "data_dir = $d/data"
+		echo "local_dir = $d/local"
 		echo "run_dir = $d/run"
 		echo "log_file = $d/cairnd.log"
 		echo "log_level = $LOG_LEVEL"

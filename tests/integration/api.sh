@@ -64,8 +64,11 @@ rpc_json=$(cairn_on 2 --output json cluster status)
 check "REST and RPC answer the same /cluster/status shape" \
 	bash -c "[ \"\$(jq -c '[.[] | {type, id, name, nodeid, local}]' <<<'$rpc_json')\" = \"\$(jq -c '[.data[] | {type, id, name, nodeid, local}]' <<<'$json')\" ]"
 
-# ---- guest and storage lists, empty for now
-for what in qemu lxc storage; do
+# ---- guest lists, empty for now; the storage list has `local`
+json=$(api 3 /nodes/n1/storage)
+check "GET /nodes/n1/storage lists n1's local storage, active ($(jq -c '.data[0].storage' <<<"$json"))" \
+	jq_true '.data[0].storage == "local" and .data[0].active == 1 and .data[0].total > 0' <<<"$json"
+for what in qemu lxc; do
 	json=$(api 3 "/nodes/n1/$what")
 	check "GET /nodes/n1/$what is 200 with data [] ($json)" \
 		bash -c "[ '$(code)' = 200 ] && jq -e '.data == []' <<<'$json' >/dev/null"

@@ -37,6 +37,7 @@ for i in 1 2 3 4; do
 	cat >"$dir/n$i.conf" <<CONF
 node_name = n$i
 data_dir = $dir/n$i/data
+local_dir = $dir/n$i/local
 run_dir = $dir/n$i/run
 log_file = $dir/n$i/cairnd.log
 log_level = debug

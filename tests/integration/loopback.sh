@@ -44,6 +44,7 @@ log_file = $dir/n$i/cairnd.log
 rpc_listen = 127.0.$net.$i:$((base + 16))
 db_listen = 127.0.$net.$i:$((base + 17))
 api_listen = 127.0.$net.$i:$((base + 6))
+local_dir = $dir/n$i/local
 bridge = ""
 db_latency_ms = 20
 CONF

@@ -1,0 +1,1019 @@
+/* Proxmox's storage paths: definitions (/storage, cluster-wide rows of
+ * the DB) and, on each node, status and volumes
+ * (/nodes/{node}/storage/{storage}[/status|/content[/{volume}]]).
+ *
+ * Volume work (qemu-img, statvfs, later librbd) runs on the node's
+ * storage pool, never on the loop and never in libuv's threadpool: a hung
+ * NFS mount or a dead Ceph monitor must not stall the agent. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "node/api_internal.h"
+#include "store/store.h"
+
+#define PATH_MAX_LEN 1024
+
+static const struct res_storage *find_storage(const struct view_snap *v,
+                                              const char *id)
+{
+	size_t i;
+
+	for (i = 0; id != NULL && i < v->nstorage; i++) {
+		if (strcmp(v->storage[i].id, id) == 0)
+			return &v->storage[i];
+	}
+	return NULL;
+}
+
+static bool on_node(const struct res_storage *s, const char *node)
+{
+	size_t len = strlen(node);
+	const char *p = s->nodes;
+
+	if (s->nodes[0] == '\0')
+		return true;
+	while (*p != '\0') {
+		size_t n = strcspn(p, ",");
+
+		if (n == len && memcmp(p, node, len) == 0)
+			return true;
+		p += n + (p[n] == ',');
+	}
+	return false;
+}
+
+static const char *self_name(const struct api_call *c)
+{
+	return c->a->cluster->node->config->node_name;
+}
+
+/* The directory of a dir storage on this node: `local` lives in the
+ * node's local_dir; the others in their `path`. */
+static int dir_root(const struct api_call *c, const struct res_storage *s,
+                    char *out, size_t size)
+{
+	json_t *opts;
+	const char *path;
+	struct err e;
+	int rv = 0;
+
+	if (strcmp(s->id, "local") == 0) {
+		snprintf(out, size, "%s",
+		         c->a->cluster->node->config->local_dir);
+		return 0;
+	}
+	if (json_parse_bounded(s->options, strlen(s->options),
+	                       sizeof s->options, 4, &opts, &e) != 0)
+		return -EINVAL;
+	path = json_string_value(json_object_get(opts, "path"));
+	if (path == NULL)
+		rv = -EINVAL;
+	else
+		snprintf(out, size, "%s", path);
+	json_decref(opts);
+	return rv;
+}
+
+/* ------------------------------------------------ definitions */
+
+static json_t *definition_json(const struct res_storage *s)
+{
+	json_t *o =
+	        json_pack("{s:s, s:s, s:s, s:s}", "storage", s->id, "type",
+	                  s->type, "content", s->content, "digest", s->digest);
+	json_t *opts;
+	const char *key;
+	json_t *value;
+	struct err e;
+
+	if (o == NULL)
+		return NULL;
+	if (s->is_shared)
+		json_object_set_new(o, "shared", json_integer(1));
+	if (s->is_disabled)
+		json_object_set_new(o, "disable", json_integer(1));
+	if (s->nodes[0] != '\0')
+		json_object_set_new(o, "nodes", json_string(s->nodes));
+	if (json_parse_bounded(s->options, strlen(s->options),
+	                       sizeof s->options, 4, &opts, &e) == 0) {
+		json_object_foreach(opts, key, value)
+		{
+			json_object_set(o, key, value);
+		}
+		json_decref(opts);
+	}
+	return o;
+}
+
+static void route_storages(struct api_call *c)
+{
+	const Cairn__StoragesRequest *q = (const void *)c->msg;
+	const struct view_snap *v;
+	json_t *list;
+	size_t i;
+
+	if (api_view_wait(c) || api_view_missing(c))
+		return;
+	v = c->a->snap;
+	list = json_array();
+	for (i = 0; list != NULL && i < v->nstorage; i++) {
+		char path[160];
+
+		if (q->type != NULL && strcmp(q->type, v->storage[i].type) != 0)
+			continue;
+		snprintf(path, sizeof path, "/storage/%s", v->storage[i].id);
+		if (!api_access_can(c, path,
+		                    "Datastore.Audit,Datastore.AllocateSpace"))
+			continue;
+		json_array_append_new(list, definition_json(&v->storage[i]));
+	}
+	api_reply_json(c, list);
+}
+
+static void route_storage_get(struct api_call *c)
+{
+	const Cairn__StorageRequest *q = (const void *)c->msg;
+	const struct res_storage *s;
+
+	if (api_view_wait(c) || api_view_missing(c))
+		return;
+	s = find_storage(c->a->snap, q->storage);
+	if (s == NULL) {
+		api_call_fail(c, -ENOENT, "storage '%s' does not exist",
+		              q->storage);
+		return;
+	}
+	api_reply_json(c, definition_json(s));
+}
+
+/* Checks a dir path: absolute, no "..", no odd bytes. */
+static bool path_ok(const char *p)
+{
+	size_t i;
+
+	if (p[0] != '/' || strlen(p) > PATH_MAX_LEN || strstr(p, "/../") ||
+	    (strlen(p) >= 3 && strcmp(p + strlen(p) - 3, "/..") == 0))
+		return false;
+	for (i = 0; p[i] != '\0'; i++) {
+		if ((unsigned char)p[i] < 0x20 || p[i] == ',' || p[i] == '=')
+			return false;
+	}
+	return true;
+}
+
+/* Checks a comma list of member names. */
+static bool nodes_ok(struct api_call *c, const char *list, char *bad,
+                     size_t size)
+{
+	char buf[512], *save = NULL, *n;
+
+	snprintf(buf, sizeof buf, "%s", list);
+	for (n = strtok_r(buf, ",; ", &save); n != NULL;
+	     n = strtok_r(NULL, ",; ", &save)) {
+		if (!node_status_has_member(c->a->cluster, n)) {
+			snprintf(bad, size, "%s", n);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* Merges the request's options into obj (dir: path; rbd: pool, monhost,
+ * username, namespace). */
+static void options_merge(const Cairn__StorageRequest *q, json_t *obj)
+{
+	if (q->path != NULL)
+		json_object_set_new(obj, "path", json_string(q->path));
+	if (q->pool != NULL)
+		json_object_set_new(obj, "pool", json_string(q->pool));
+	if (q->monhost != NULL)
+		json_object_set_new(obj, "monhost", json_string(q->monhost));
+	if (q->username != NULL)
+		json_object_set_new(obj, "username", json_string(q->username));
+	if (q->namespace_ != NULL)
+		json_object_set_new(obj, "namespace",
+		                    json_string(q->namespace_));
+	if (q->has_krbd)
+		json_object_set_new(obj, "krbd", json_integer(q->krbd));
+}
+
+static void route_storage_create(struct api_call *c)
+{
+	const Cairn__StorageRequest *q = (const void *)c->msg;
+	char content[256], bad[128], digest[65], msg[160], *text;
+	unsigned mask = 0;
+	struct write_ctx *w;
+	struct write_stmt *st;
+	json_t *opts;
+	struct err e;
+
+	if (q->storage == NULL || store_id_check(q->storage, &e) != 0) {
+		api_param_error(c, "storage", "%s",
+		                q->storage == NULL ? "property is missing"
+		                                   : e.msg);
+		return;
+	}
+	if (q->type == NULL ||
+	    (strcmp(q->type, "dir") != 0 && strcmp(q->type, "rbd") != 0)) {
+		api_param_error(c, "type", "value must be one of dir, rbd");
+		return;
+	}
+	if (q->content != NULL &&
+	    store_content_parse(q->content, &mask, &e) != 0) {
+		api_param_error(c, "content", "%s", e.msg);
+		return;
+	}
+	if (q->content == NULL)
+		store_content_parse(strcmp(q->type, "rbd") == 0
+		                            ? "images"
+		                            : "images,rootdir",
+		                    &mask, &e);
+	if (strcmp(q->type, "rbd") == 0 &&
+	    (mask & ~(unsigned)(STORE_CT_IMAGES | STORE_CT_ROOTDIR))) {
+		api_param_error(c, "content",
+		                "rbd storage holds only images and rootdir");
+		return;
+	}
+	if (strcmp(q->type, "dir") == 0 &&
+	    (q->path == NULL || !path_ok(q->path))) {
+		api_param_error(c, "path",
+		                "an absolute path without '..', ',' or '='");
+		return;
+	}
+	if (strcmp(q->type, "rbd") == 0 && q->pool == NULL) {
+		api_param_error(c, "pool", "property is missing");
+		return;
+	}
+	if (q->nodes != NULL && !nodes_ok(c, q->nodes, bad, sizeof bad)) {
+		api_param_error(c, "nodes", "no such cluster node '%s'", bad);
+		return;
+	}
+	store_content_format(mask, content, sizeof content);
+	opts = json_object();
+	options_merge(q, opts);
+	text = opts != NULL ? json_dumps(opts, JSON_COMPACT | JSON_SORT_KEYS)
+	                    : NULL;
+	json_decref(opts);
+	w = api_write_new();
+	if (w == NULL || text == NULL) {
+		free(text);
+		if (w != NULL)
+			api_write_free(w);
+		api_call_fail(c, -ENOMEM, "out of memory");
+		return;
+	}
+	rpc_sha256_hex(text, strlen(text), digest);
+	digest[40] = '\0';
+	st = api_write_add(w, "INSERT INTO storage (id, type, content, shared, "
+	                      "nodes, disable, options, digest) VALUES (?, ?, "
+	                      "?, ?, ?, ?, ?, lower(hex(randomblob(20))))");
+	snprintf(msg, sizeof msg,
+	         "create storage failed: storage ID '%s' "
+	         "already defined",
+	         q->storage);
+	st->exists_msg = api_write_keep(w, msg);
+	api_write_text(w, st, q->storage);
+	api_write_text(w, st, q->type);
+	api_write_text(w, st, content);
+	api_write_int(st, q->has_shared && q->shared);
+	api_write_text(w, st, q->nodes);
+	api_write_int(st, q->has_disable && q->disable);
+	api_write_text(w, st, text);
+	free(text);
+	if (q->keyring != NULL) {
+		/* The key is a secret: kept apart, never shown back. */
+		snprintf(msg, sizeof msg, "storage_keyring:%s", q->storage);
+		st = api_write_add(w,
+		                   "INSERT INTO cluster_secrets (name, value) "
+		                   "VALUES (?, ?) ON CONFLICT (name) DO "
+		                   "UPDATE SET value = excluded.value");
+		api_write_text(w, st, msg);
+		api_write_text(w, st, q->keyring);
+	}
+	api_write_submit(c, w);
+}
+
+static void route_storage_set(struct api_call *c)
+{
+	const Cairn__StorageRequest *q = (const void *)c->msg;
+	const struct res_storage *s;
+	char content[256], bad[128], *text, dels[256], *save = NULL, *d;
+	unsigned mask = 0;
+	struct write_ctx *w;
+	struct write_stmt *st;
+	json_t *opts = NULL;
+	struct err e;
+	bool clear_nodes = false;
+
+	if (api_view_wait(c) || api_view_missing(c))
+		return;
+	s = find_storage(c->a->snap, q->storage);
+	if (s == NULL) {
+		api_call_fail(c, -ENOENT, "storage '%s' does not exist",
+		              q->storage);
+		return;
+	}
+	if (q->digest != NULL && strcmp(q->digest, s->digest) != 0) {
+		api_call_fail(c, -EBUSY,
+		              "detected modified configuration - file changed "
+		              "by other user? Try again.");
+		return;
+	}
+	if (q->type != NULL && strcmp(q->type, s->type) != 0) {
+		api_param_error(c, "type", "cannot change a storage's type");
+		return;
+	}
+	if (q->content != NULL &&
+	    store_content_parse(q->content, &mask, &e) != 0) {
+		api_param_error(c, "content", "%s", e.msg);
+		return;
+	}
+	if (q->path != NULL && !path_ok(q->path)) {
+		api_param_error(c, "path",
+		                "an absolute path without '..', ',' or '='");
+		return;
+	}
+	if (q->nodes != NULL && !nodes_ok(c, q->nodes, bad, sizeof bad)) {
+		api_param_error(c, "nodes", "no such cluster node '%s'", bad);
+		return;
+	}
+	if (json_parse_bounded(s->options, strlen(s->options),
+	                       sizeof s->options, 4, &opts, &e) != 0)
+		opts = json_object();
+	options_merge(q, opts);
+	if (q->delete_ != NULL) {
+		snprintf(dels, sizeof dels, "%s", q->delete_);
+		for (d = strtok_r(dels, ",; ", &save); d != NULL;
+		     d = strtok_r(NULL, ",; ", &save)) {
+			if (strcmp(d, "nodes") == 0)
+				clear_nodes = true;
+			else
+				json_object_del(opts, d);
+		}
+	}
+	text = json_dumps(opts, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(opts);
+	if (q->content != NULL)
+		store_content_format(mask, content, sizeof content);
+	w = api_write_new();
+	if (w == NULL || text == NULL) {
+		free(text);
+		if (w != NULL)
+			api_write_free(w);
+		api_call_fail(c, -ENOMEM, "out of memory");
+		return;
+	}
+	st = api_write_add(w, "UPDATE storage SET "
+	                      "content = coalesce(?, content), "
+	                      "shared = coalesce(?, shared), "
+	                      "nodes = CASE WHEN ? THEN NULL ELSE "
+	                      "coalesce(?, nodes) END, "
+	                      "disable = coalesce(?, disable), "
+	                      "options = ?, "
+	                      "digest = lower(hex(randomblob(20))) "
+	                      "WHERE id = ? AND digest = ?");
+	st->none_msg = api_write_keep(w, "detected modified configuration - "
+	                                 "file changed by other user? Try "
+	                                 "again.");
+	api_write_text(w, st, q->content != NULL ? content : NULL);
+	if (q->has_shared)
+		api_write_int(st, q->shared);
+	else
+		api_write_text(w, st, NULL);
+	api_write_int(st, clear_nodes);
+	api_write_text(w, st, q->nodes);
+	if (q->has_disable)
+		api_write_int(st, q->disable);
+	else
+		api_write_text(w, st, NULL);
+	api_write_text(w, st, text);
+	api_write_text(w, st, s->id);
+	api_write_text(w, st, s->digest);
+	free(text);
+	api_write_submit(c, w);
+}
+
+static void route_storage_delete(struct api_call *c)
+{
+	const Cairn__StorageRequest *q = (const void *)c->msg;
+	struct write_ctx *w = api_write_new();
+	struct write_stmt *st;
+	char msg[160];
+
+	if (w == NULL) {
+		api_call_fail(c, -ENOMEM, "out of memory");
+		return;
+	}
+	snprintf(msg, sizeof msg, "storage '%s' does not exist", q->storage);
+	st = api_write_add(w, "DELETE FROM storage WHERE id = ?");
+	st->none_msg = api_write_keep(w, msg);
+	api_write_text(w, st, q->storage);
+	snprintf(msg, sizeof msg, "storage_keyring:%s", q->storage);
+	st = api_write_add(w, "DELETE FROM cluster_secrets WHERE name = ?");
+	api_write_text(w, st, msg);
+	api_write_submit(c, w);
+}
+
+/* ------------------------------------------- work on the storage pool */
+
+/* One piece of storage work for a call, run on the storage pool. */
+struct store_job {
+	struct api_call *c;
+	int (*run)(struct store_job *j, struct err *e);
+	/* inputs */
+	char root[PATH_MAX_LEN + 1];
+	char storage[65];
+	char volid[1100];
+	char format[8];
+	uint32_t vmid;
+	uint64_t bytes;
+	unsigned content_mask;
+	char name[256];
+	/* outputs */
+	json_t *result;
+	int rv;
+	struct err err;
+	/* GET /nodes/{node}/storage: one status per storage */
+	struct {
+		char id[65];
+		char type[8];
+		char content[128];
+		bool shared, active;
+		uint64_t total, used, avail;
+		char root[PATH_MAX_LEN + 1];
+	} st[64];
+	size_t nst;
+};
+
+static void job_work(struct pool_work *w)
+{
+	struct api_call *c = w->data;
+	struct store_job *j = c->ctx;
+
+	j->rv = j->run(j, &j->err);
+}
+
+static void job_done(struct pool_work *w, int status)
+{
+	struct api_call *c = w->data;
+	struct store_job *j = c->ctx;
+	json_t *result = j->result;
+
+	c->ctx = NULL;
+	j->result = NULL;
+	if (status != 0)
+		api_call_fail(c, -ESHUTDOWN, "the node is stopping");
+	else if (j->rv != 0)
+		api_call_done(c, j->rv, &j->err);
+	else
+		api_reply_json(c, result != NULL ? result : json_null());
+	if (status != 0 || j->rv != 0)
+		json_decref(result);
+	mem_free(j);
+	if (c->a->cluster != NULL && c->a->cluster->feed != NULL)
+		db_feed_poll_soon(c->a->cluster->feed);
+}
+
+static void job_submit(struct api_call *c, struct store_job *j)
+{
+	j->c = c;
+	c->ctx = j;
+	c->work.data = c;
+	if (pool_submit(c->a->cluster->node->storage_pool, &c->work, job_work,
+	                job_done) != 0) {
+		c->ctx = NULL;
+		mem_free(j);
+		api_call_fail(c, -EBUSY, "the storage pool is busy, retry");
+	}
+}
+
+/* The storage of a /nodes/{node}/storage/{storage}/... call, checked: it
+ * exists, is enabled here, and is a dir (rbd comes with its backend). */
+static struct store_job *job_for(struct api_call *c, const char *id)
+{
+	const struct res_storage *s;
+	struct store_job *j;
+
+	s = find_storage(c->a->snap, id);
+	if (s == NULL) {
+		api_call_fail(c, -ENOENT, "storage '%s' does not exist", id);
+		return NULL;
+	}
+	if (s->is_disabled || !on_node(s, self_name(c))) {
+		api_call_fail(c, -ENOENT,
+		              "storage '%s' is not available on node '%s'", id,
+		              self_name(c));
+		return NULL;
+	}
+	if (strcmp(s->type, "dir") != 0) {
+		api_call_fail(c, -ENOTSUP,
+		              "storage '%s' is of type %s: its volumes are not "
+		              "served yet",
+		              id, s->type);
+		return NULL;
+	}
+	j = mem_calloc(1, sizeof *j);
+	if (j == NULL) {
+		api_call_fail(c, -ENOMEM, "out of memory");
+		return NULL;
+	}
+	if (dir_root(c, s, j->root, sizeof j->root) != 0) {
+		mem_free(j);
+		api_call_fail(c, -EINVAL, "storage '%s' has no path", id);
+		return NULL;
+	}
+	snprintf(j->storage, sizeof j->storage, "%s", id);
+	store_content_parse(s->content, &j->content_mask, &j->err);
+	return j;
+}
+
+/* ----------------------------------------------- node storage status */
+
+static int status_run(struct store_job *j, struct err *e)
+{
+	json_t *list = json_array();
+	size_t i;
+
+	(void)e;
+	for (i = 0; list != NULL && i < j->nst; i++) {
+		struct stat sb;
+		json_t *row;
+
+		j->st[i].active =
+		        stat(j->st[i].root, &sb) == 0 && S_ISDIR(sb.st_mode) &&
+		        store_dir_status(j->st[i].root, &j->st[i].total,
+		                         &j->st[i].used, &j->st[i].avail,
+		                         e) == 0;
+		row = json_pack("{s:s, s:s, s:s, s:i, s:i, s:i}", "storage",
+		                j->st[i].id, "type", j->st[i].type, "content",
+		                j->st[i].content, "shared",
+		                (int)j->st[i].shared, "active",
+		                (int)j->st[i].active, "enabled", 1);
+		if (row != NULL && j->st[i].active) {
+			json_object_set_new(
+			        row, "total",
+			        json_integer((json_int_t)j->st[i].total));
+			json_object_set_new(
+			        row, "used",
+			        json_integer((json_int_t)j->st[i].used));
+			json_object_set_new(
+			        row, "avail",
+			        json_integer((json_int_t)j->st[i].avail));
+			json_object_set_new(
+			        row, "used_fraction",
+			        json_real(
+			                j->st[i].total > 0
+			                        ? (double)j->st[i].used /
+			                                  (double)j->st[i].total
+			                        : 0));
+		}
+		json_array_append_new(list, row);
+	}
+	j->result = list;
+	return list != NULL ? 0 : -ENOMEM;
+}
+
+static void route_node_storage(struct api_call *c)
+{
+	const Cairn__NodeStorageRequest *q = (const void *)c->msg;
+	const struct view_snap *v;
+	struct store_job *j;
+	unsigned want = 0;
+	struct err e;
+	size_t i;
+
+	if (api_view_wait(c) || api_view_missing(c))
+		return;
+	if (q->content != NULL &&
+	    store_content_parse(q->content, &want, &e) != 0) {
+		api_param_error(c, "content", "%s", e.msg);
+		return;
+	}
+	v = c->a->snap;
+	j = mem_calloc(1, sizeof *j);
+	if (j == NULL) {
+		api_call_fail(c, -ENOMEM, "out of memory");
+		return;
+	}
+	for (i = 0; i < v->nstorage && j->nst < CAIRN_ARRAY_SIZE(j->st); i++) {
+		const struct res_storage *s = &v->storage[i];
+		unsigned mask = 0;
+		char path[160];
+
+		store_content_parse(s->content, &mask, &e);
+		if (!on_node(s, self_name(c)) ||
+		    (q->storage != NULL && strcmp(q->storage, s->id) != 0) ||
+		    (want != 0 && (mask & want) == 0) ||
+		    (q->has_enabled && q->enabled && s->is_disabled) ||
+		    (q->target != NULL && !on_node(s, q->target)))
+			continue;
+		if (s->is_disabled)
+			continue;
+		snprintf(path, sizeof path, "/storage/%s", s->id);
+		if (!api_access_can(c, path,
+		                    "Datastore.Audit,Datastore.AllocateSpace"))
+			continue;
+		snprintf(j->st[j->nst].id, sizeof j->st[0].id, "%s", s->id);
+		snprintf(j->st[j->nst].type, sizeof j->st[0].type, "%s",
+		         s->type);
+		snprintf(j->st[j->nst].content, sizeof j->st[0].content, "%s",
+		         s->content);
+		j->st[j->nst].shared = s->is_shared;
+		if (strcmp(s->type, "dir") != 0 ||
+		    dir_root(c, s, j->st[j->nst].root, sizeof j->st[0].root) !=
+		            0)
+			j->st[j->nst].root[0] = '\0';
+		j->nst++;
+	}
+	j->run = status_run;
+	job_submit(c, j);
+}
+
+/* ------------------------------------------------------- content */
+
+static int list_run(struct store_job *j, struct err *e)
+{
+	return store_dir_list(j->root, j->storage, j->content_mask, j->vmid,
+	                      &j->result, e);
+}
+
+static void route_content_list(struct api_call *c)
+{
+	const Cairn__StorageContentRequest *q = (const void *)c->msg;
+	struct store_job *j;
+	unsigned want = 0;
+	struct err e;
+
+	if (api_view_wait(c) || api_view_missing(c))
+		return;
+	if (q->content != NULL &&
+	    store_content_parse(q->content, &want, &e) != 0) {
+		api_param_error(c, "content", "%s", e.msg);
+		return;
+	}
+	j = job_for(c, q->storage);
+	if (j == NULL)
+		return;
+	if (want != 0)
+		j->content_mask &= want;
+	j->vmid = q->has_vmid ? q->vmid : 0;
+	j->run = list_run;
+	job_submit(c, j);
+}
+
+static int alloc_run(struct store_job *j, struct err *e)
+{
+	char volid[1100];
+	int rv;
+
+	/* Proxmox's mkdir=1: the path is made when missing. */
+	rv = file_mkdir_p(j->root, 0755, e);
+	if (rv == 0)
+		rv = store_dir_activate(j->root, e);
+	if (rv == 0)
+		rv = store_dir_alloc(j->root, j->storage, j->vmid, j->format,
+		                     j->bytes,
+		                     j->name[0] != '\0' ? j->name : NULL, volid,
+		                     sizeof volid, e);
+	if (rv == 0)
+		j->result = json_string(volid);
+	return rv;
+}
+
+static void route_content_alloc(struct api_call *c)
+{
+	const Cairn__StorageContentRequest *q = (const void *)c->msg;
+	struct store_job *j;
+	uint64_t bytes;
+	struct err e;
+
+	if (!q->has_vmid) {
+		api_param_error(c, "vmid",
+		                "property is missing and it is not "
+		                "optional");
+		return;
+	}
+	if (q->filename == NULL) {
+		api_param_error(c, "filename",
+		                "property is missing and it is "
+		                "not optional");
+		return;
+	}
+	if (q->size == NULL ||
+	    store_size_parse(q->size, 1024, &bytes, &e) != 0) {
+		api_param_error(c, "size", "%s",
+		                q->size == NULL ? "property is missing"
+		                                : e.msg);
+		return;
+	}
+	if (q->format != NULL && strcmp(q->format, "raw") != 0 &&
+	    strcmp(q->format, "qcow2") != 0) {
+		api_param_error(c, "format", "value must be one of raw, qcow2");
+		return;
+	}
+	if (api_view_wait(c) || api_view_missing(c))
+		return;
+	j = job_for(c, q->storage);
+	if (j == NULL)
+		return;
+	if (!(j->content_mask & (STORE_CT_IMAGES | STORE_CT_ROOTDIR))) {
+		mem_free(j);
+		api_call_fail(c, -EINVAL,
+		              "storage '%s' does not support content-type "
+		              "'images'",
+		              q->storage);
+		return;
+	}
+	j->vmid = q->vmid;
+	j->bytes = bytes;
+	snprintf(j->format, sizeof j->format, "%s",
+	         q->format != NULL ? q->format : "raw");
+	/* Proxmox: a filename vm-VMID-disk-N[.fmt] names the volume; the
+	 * VMID in it must be the vmid given (another guest's volume is
+	 * refused). */
+	{
+		struct store_volid v;
+		char full[600];
+		const char *dot = strrchr(q->filename, '.');
+
+		if (dot != NULL &&
+		    (strcmp(dot, ".raw") == 0 || strcmp(dot, ".qcow2") == 0)) {
+			if (q->format != NULL &&
+			    strcmp(dot + 1, q->format) != 0) {
+				mem_free(j);
+				api_param_error(c, "filename",
+				                "its extension does not match "
+				                "format '%s'",
+				                q->format);
+				return;
+			}
+			snprintf(j->format, sizeof j->format, "%s", dot + 1);
+		}
+		snprintf(full, sizeof full, "%s:%u/%.*s.%s", q->storage,
+		         q->vmid,
+		         dot != NULL ? (int)(dot - q->filename)
+		                     : (int)strlen(q->filename),
+		         q->filename, j->format);
+		if (store_volid_parse(full, false, &v, &e) != 0) {
+			mem_free(j);
+			api_param_error(c, "filename", "%s", e.msg);
+			return;
+		}
+		if (v.vmid != q->vmid) {
+			mem_free(j);
+			api_param_error(c, "filename",
+			                "belongs to guest %u, not %u", v.vmid,
+			                q->vmid);
+			return;
+		}
+		snprintf(j->name, sizeof j->name, "%.*s.%s",
+		         dot != NULL ? (int)(dot - q->filename)
+		                     : (int)strlen(q->filename),
+		         q->filename, j->format);
+	}
+	j->run = alloc_run;
+	job_submit(c, j);
+}
+
+/* The full volid of {volume}: as given, or prefixed with {storage}. */
+static bool full_volid(struct api_call *c, const char *storage,
+                       const char *volume, char *out, size_t size)
+{
+	const char *colon = strchr(volume, ':');
+
+	if (colon != NULL) {
+		if ((size_t)(colon - volume) != strlen(storage) ||
+		    strncmp(volume, storage, strlen(storage)) != 0) {
+			api_param_error(c, "volume",
+			                "volume '%s' is not on storage '%s'",
+			                volume, storage);
+			return false;
+		}
+		snprintf(out, size, "%s", volume);
+	} else {
+		snprintf(out, size, "%s:%s", storage, volume);
+	}
+	return true;
+}
+
+static int info_run(struct store_job *j, struct err *e)
+{
+	char format[16], path[PATH_MAX_LEN + 600];
+	struct store_volid v;
+	uint64_t size;
+	int rv;
+
+	rv = store_volid_parse(j->volid, false, &v, e);
+	if (rv == 0)
+		rv = store_dir_path(j->root, &v, path, sizeof path, e);
+	if (rv == 0)
+		rv = store_dir_info(j->root, j->volid, &size, format,
+		                    sizeof format, e);
+	if (rv == 0)
+		j->result = json_pack("{s:s, s:I, s:I, s:s}", "path", path,
+		                      "size", (json_int_t)size, "used",
+		                      (json_int_t)size, "format", format);
+	return rv;
+}
+
+static int free_run(struct store_job *j, struct err *e)
+{
+	return store_dir_free(j->root, j->volid, e);
+}
+
+static void volume_op(struct api_call *c,
+                      int (*run)(struct store_job *j, struct err *e))
+{
+	const Cairn__StorageVolumeRequest *q = (const void *)c->msg;
+	struct store_job *j;
+	struct store_volid v;
+	struct err e;
+
+	if (api_view_wait(c) || api_view_missing(c))
+		return;
+	j = job_for(c, q->storage);
+	if (j == NULL)
+		return;
+	if (!full_volid(c, q->storage, q->volume, j->volid, sizeof j->volid)) {
+		mem_free(j);
+		return;
+	}
+	if (store_volid_parse(j->volid, false, &v, &e) != 0) {
+		mem_free(j);
+		api_param_error(c, "volume", "%s", e.msg);
+		return;
+	}
+	j->run = run;
+	job_submit(c, j);
+}
+
+static void route_volume_get(struct api_call *c)
+{
+	volume_op(c, info_run);
+}
+
+static void route_volume_delete(struct api_call *c)
+{
+	volume_op(c, free_run);
+}
+
+/* ------------------------------------------------------- the table */
+
+#define SDEF(name, req, fn, local, flags, path, privs) \
+	static const struct route_def name = {         \
+	        &cairn__##req##__descriptor, fn, local, {flags, path, privs}}
+
+SDEF(def_storages, storages_request, route_storages, false, PERM_USER, NULL,
+     NULL);
+SDEF(def_storage_create, storage_request, route_storage_create, false, 0,
+     "/storage", "Datastore.Allocate");
+SDEF(def_storage_get, storage_request, route_storage_get, false, 0,
+     "/storage/{storage}", "Datastore.Audit,Datastore.Allocate");
+SDEF(def_storage_set, storage_request, route_storage_set, false, 0,
+     "/storage/{storage}", "Datastore.Allocate");
+SDEF(def_storage_delete, storage_request, route_storage_delete, false, 0,
+     "/storage/{storage}", "Datastore.Allocate");
+SDEF(def_node_storage, node_storage_request, route_node_storage, true,
+     PERM_USER, NULL, NULL);
+SDEF(def_content_list, storage_content_request, route_content_list, true, 0,
+     "/storage/{storage}", "Datastore.Audit,Datastore.AllocateSpace");
+SDEF(def_content_alloc, storage_content_request, route_content_alloc, true, 0,
+     "/storage/{storage}", "Datastore.AllocateSpace");
+SDEF(def_volume_get, storage_volume_request, route_volume_get, true, 0,
+     "/storage/{storage}", "Datastore.Audit,Datastore.AllocateSpace");
+SDEF(def_volume_delete, storage_volume_request, route_volume_delete, true, 0,
+     "/storage/{storage}", "Datastore.AllocateSpace");
+
+const struct api_route api_storage_routes[] = {
+        {API_GET, "/storage", &def_storages},
+        {API_POST, "/storage", &def_storage_create},
+        {API_GET, "/storage/{storage}", &def_storage_get},
+        {API_PUT, "/storage/{storage}", &def_storage_set},
+        {API_DELETE, "/storage/{storage}", &def_storage_delete},
+        {API_GET, "/nodes/{node}/storage", &def_node_storage},
+        {API_GET, "/nodes/{node}/storage/{storage}/content", &def_content_list},
+        {API_POST, "/nodes/{node}/storage/{storage}/content",
+         &def_content_alloc},
+        {API_GET, "/nodes/{node}/storage/{storage}/content/{volume*}",
+         &def_volume_get},
+        {API_DELETE, "/nodes/{node}/storage/{storage}/content/{volume*}",
+         &def_volume_delete},
+};
+const size_t api_storage_nroutes = CAIRN_ARRAY_SIZE(api_storage_routes);
+
+/* ------------------------------------- figures for the status channel */
+
+#define POLL_MS 5000
+
+struct storage_poll {
+	struct node_api *a;
+	struct pool_work work;
+	size_t n;
+	struct {
+		char root[PATH_MAX_LEN + 1];
+		struct node_storage_figures f;
+	} st[64];
+};
+
+static void poll_work(struct pool_work *w)
+{
+	struct storage_poll *p = w->data;
+	uint64_t avail;
+	struct err e;
+	struct stat sb;
+	size_t i;
+
+	for (i = 0; i < p->n; i++)
+		p->st[i].f.active =
+		        p->st[i].root[0] != '\0' &&
+		        stat(p->st[i].root, &sb) == 0 && S_ISDIR(sb.st_mode) &&
+		        store_dir_status(p->st[i].root, &p->st[i].f.total,
+		                         &p->st[i].f.used, &avail, &e) == 0;
+}
+
+static void poll_done(struct pool_work *w, int status)
+{
+	struct storage_poll *p = w->data;
+	struct node_api *a = p->a;
+	struct node_storage_figures f[64];
+	size_t i;
+
+	a->is_storage_polling = false;
+	if (status == 0 && a->cluster != NULL) {
+		for (i = 0; i < p->n; i++)
+			f[i] = p->st[i].f;
+		node_status_set_storage(a->cluster, f, p->n);
+	}
+	mem_free(p);
+	api_maybe_stopped(a);
+}
+
+/* Measures this node's dir storages on the storage pool; their figures
+ * ride the next heartbeats (/cluster/resources?type=storage). */
+void api_storage_poll(struct node_api *a)
+{
+	const struct view_snap *v = a->snap;
+	struct storage_poll *p;
+	struct api_call fake;
+	size_t i;
+
+	if (a->is_storage_polling || a->is_stopping || a->cluster == NULL ||
+	    v == NULL)
+		return;
+	p = mem_calloc(1, sizeof *p);
+	if (p == NULL)
+		return;
+	memset(&fake, 0, sizeof fake);
+	fake.a = a;
+	for (i = 0; i < v->nstorage && p->n < CAIRN_ARRAY_SIZE(p->st); i++) {
+		const struct res_storage *s = &v->storage[i];
+
+		if (s->is_disabled ||
+		    !on_node(s, a->cluster->node->config->node_name))
+			continue;
+		snprintf(p->st[p->n].f.id, sizeof p->st[0].f.id, "%s", s->id);
+		if (strcmp(s->type, "dir") != 0 ||
+		    dir_root(&fake, s, p->st[p->n].root,
+		             sizeof p->st[0].root) != 0)
+			p->st[p->n].root[0] = '\0';
+		p->n++;
+	}
+	p->a = a;
+	p->work.data = p;
+	if (pool_submit(a->cluster->node->storage_pool, &p->work, poll_work,
+	                poll_done) != 0) {
+		mem_free(p);
+		return;
+	}
+	a->is_storage_polling = true;
+}
+
+static void on_poll_timer(uv_timer_t *t)
+{
+	api_storage_poll(t->data);
+}
+
+void api_storage_start(struct node_api *a)
+{
+	const char *local = a->cluster->node->config->local_dir;
+	struct err e;
+
+	/* Proxmox's /var/lib/vz always exists: make it and its layout once
+	 * at start (a few mkdirs). */
+	if (file_mkdir_p(local, 0755, &e) != 0 ||
+	    store_dir_activate(local, &e) != 0)
+		LOG_WARN("storage", "cannot prepare the local storage",
+		         "path=%s error=\"%s\"", local, e.msg);
+	uv_timer_init(a->listener.loop, &a->storage_timer);
+	a->storage_timer.data = a;
+	a->has_storage_timer = true;
+	uv_timer_start(&a->storage_timer, on_poll_timer, POLL_MS, POLL_MS);
+}
+
+void api_storage_stop(struct node_api *a)
+{
+	if (a->has_storage_timer)
+		uv_timer_stop(&a->storage_timer);
+}
