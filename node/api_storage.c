@@ -5,10 +5,13 @@
  * Volume work (qemu-img, statvfs, later librbd) runs on the node's
  * storage pool, never on the loop and never in libuv's threadpool: a hung
  * NFS mount or a dead Ceph monitor must not stall the agent. */
+#include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "node/api_internal.h"
 #include "store/store.h"
@@ -75,6 +78,9 @@ static int dir_root(const struct api_call *c, const struct res_storage *s,
 	json_decref(opts);
 	return rv;
 }
+
+static void shared_check(struct api_call *c, const char *path,
+                         void (*then)(struct api_call *c));
 
 /* ------------------------------------------------ definitions */
 
@@ -199,57 +205,22 @@ static void options_merge(const Cairn__StorageRequest *q, json_t *obj)
 		json_object_set_new(obj, "krbd", json_integer(q->krbd));
 }
 
-static void route_storage_create(struct api_call *c)
+/* The row of a new storage (after the checks, and for a shared dir
+ * after every node saw it). */
+static void storage_create_write(struct api_call *c)
 {
 	const Cairn__StorageRequest *q = (const void *)c->msg;
-	char content[256], bad[128], digest[65], msg[160], *text;
+	char content[256], digest[65], msg[160], *text;
 	unsigned mask = 0;
 	struct write_ctx *w;
 	struct write_stmt *st;
 	json_t *opts;
 	struct err e;
 
-	if (q->storage == NULL || store_id_check(q->storage, &e) != 0) {
-		api_param_error(c, "storage", "%s",
-		                q->storage == NULL ? "property is missing"
-		                                   : e.msg);
-		return;
-	}
-	if (q->type == NULL ||
-	    (strcmp(q->type, "dir") != 0 && strcmp(q->type, "rbd") != 0)) {
-		api_param_error(c, "type", "value must be one of dir, rbd");
-		return;
-	}
-	if (q->content != NULL &&
-	    store_content_parse(q->content, &mask, &e) != 0) {
-		api_param_error(c, "content", "%s", e.msg);
-		return;
-	}
-	if (q->content == NULL)
-		store_content_parse(strcmp(q->type, "rbd") == 0
-		                            ? "images"
-		                            : "images,rootdir",
-		                    &mask, &e);
-	if (strcmp(q->type, "rbd") == 0 &&
-	    (mask & ~(unsigned)(STORE_CT_IMAGES | STORE_CT_ROOTDIR))) {
-		api_param_error(c, "content",
-		                "rbd storage holds only images and rootdir");
-		return;
-	}
-	if (strcmp(q->type, "dir") == 0 &&
-	    (q->path == NULL || !path_ok(q->path))) {
-		api_param_error(c, "path",
-		                "an absolute path without '..', ',' or '='");
-		return;
-	}
-	if (strcmp(q->type, "rbd") == 0 && q->pool == NULL) {
-		api_param_error(c, "pool", "property is missing");
-		return;
-	}
-	if (q->nodes != NULL && !nodes_ok(c, q->nodes, bad, sizeof bad)) {
-		api_param_error(c, "nodes", "no such cluster node '%s'", bad);
-		return;
-	}
+	store_content_parse(q->content != NULL            ? q->content
+	                    : strcmp(q->type, "rbd") == 0 ? "images"
+	                                                  : "images,rootdir",
+	                    &mask, &e);
 	store_content_format(mask, content, sizeof content);
 	opts = json_object();
 	options_merge(q, opts);
@@ -293,6 +264,61 @@ static void route_storage_create(struct api_call *c)
 		api_write_text(w, st, q->keyring);
 	}
 	api_write_submit(c, w);
+}
+
+static void route_storage_create(struct api_call *c)
+{
+	const Cairn__StorageRequest *q = (const void *)c->msg;
+	char bad[128];
+	unsigned mask = 0;
+	struct err e;
+
+	if (q->storage == NULL || store_id_check(q->storage, &e) != 0) {
+		api_param_error(c, "storage", "%s",
+		                q->storage == NULL ? "property is missing"
+		                                   : e.msg);
+		return;
+	}
+	if (q->type == NULL ||
+	    (strcmp(q->type, "dir") != 0 && strcmp(q->type, "rbd") != 0)) {
+		api_param_error(c, "type", "value must be one of dir, rbd");
+		return;
+	}
+	if (q->content != NULL &&
+	    store_content_parse(q->content, &mask, &e) != 0) {
+		api_param_error(c, "content", "%s", e.msg);
+		return;
+	}
+	if (q->content == NULL)
+		store_content_parse(strcmp(q->type, "rbd") == 0
+		                            ? "images"
+		                            : "images,rootdir",
+		                    &mask, &e);
+	if (strcmp(q->type, "rbd") == 0 &&
+	    (mask & ~(unsigned)(STORE_CT_IMAGES | STORE_CT_ROOTDIR))) {
+		api_param_error(c, "content",
+		                "rbd storage holds only images and rootdir");
+		return;
+	}
+	if (strcmp(q->type, "dir") == 0 &&
+	    (q->path == NULL || !path_ok(q->path))) {
+		api_param_error(c, "path",
+		                "an absolute path without '..', ',' or '='");
+		return;
+	}
+	if (strcmp(q->type, "rbd") == 0 && q->pool == NULL) {
+		api_param_error(c, "pool", "property is missing");
+		return;
+	}
+	if (q->nodes != NULL && !nodes_ok(c, q->nodes, bad, sizeof bad)) {
+		api_param_error(c, "nodes", "no such cluster node '%s'", bad);
+		return;
+	}
+	if (strcmp(q->type, "dir") == 0 && q->has_shared && q->shared) {
+		shared_check(c, q->path, storage_create_write);
+		return;
+	}
+	storage_create_write(c);
 }
 
 static void route_storage_set(struct api_call *c)
@@ -1016,4 +1042,322 @@ void api_storage_stop(struct node_api *a)
 {
 	if (a->has_storage_timer)
 		uv_timer_stop(&a->storage_timer);
+}
+
+/* ------------------------------------------- is a shared dir shared? */
+
+#define NONCE_PREFIX ".cairn-shared-"
+
+/* cairn.Node/StorageCheck, on the storage pool: read the nonce file. */
+struct check_job {
+	struct node_req *r;
+	struct pool_work work;
+	char file[PATH_MAX_LEN + 64];
+	char nonce[65];
+	bool seen;
+	char why[256];
+};
+
+static void check_work(struct pool_work *w)
+{
+	struct check_job *j = w->data;
+	char got[80];
+	ssize_t n;
+	int fd = open(j->file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0) {
+		snprintf(j->why, sizeof j->why, "%.200s: %s", j->file,
+		         strerror(errno));
+		return;
+	}
+	n = read(fd, got, sizeof got - 1);
+	close(fd);
+	got[n > 0 ? n : 0] = '\0';
+	j->seen = n > 0 && strcmp(got, j->nonce) == 0;
+	if (!j->seen)
+		snprintf(
+		        j->why, sizeof j->why,
+		        "%.150s holds something else (another directory with the "
+		        "same path?)",
+		        j->file);
+}
+
+static void check_done(struct pool_work *w, int status)
+{
+	struct check_job *j = w->data;
+	Cairn__StorageCheckResponse resp = CAIRN__STORAGE_CHECK_RESPONSE__INIT;
+
+	resp.has_seen = true;
+	resp.seen = status == 0 && j->seen;
+	resp.why = resp.seen   ? NULL
+	           : j->why[0] ? j->why
+	                       : "the node is stopping";
+	node_req_reply(j->r, &resp.base);
+	mem_free(j);
+}
+
+static bool nonce_name_ok(const char *name)
+{
+	size_t i, n = strlen(NONCE_PREFIX);
+
+	if (name == NULL || strncmp(name, NONCE_PREFIX, n) != 0 ||
+	    strlen(name) != n + 32)
+		return false;
+	for (i = n; name[i] != '\0'; i++) {
+		if (!isxdigit((unsigned char)name[i]))
+			return false;
+	}
+	return true;
+}
+
+void node_storage_check(struct node_req *r)
+{
+	const Cairn__StorageCheckRequest *q = (const void *)r->request;
+	struct check_job *j;
+
+	if (q->path == NULL || !path_ok(q->path) || !nonce_name_ok(q->name) ||
+	    q->nonce == NULL || strlen(q->nonce) > 64) {
+		node_req_fail(r, RPC_STATUS_INVALID_ARGUMENT,
+		              "a storage path, a nonce file name and a nonce");
+		return;
+	}
+	j = mem_calloc(1, sizeof *j);
+	if (j == NULL) {
+		node_req_fail(r, RPC_STATUS_RESOURCE_EXHAUSTED,
+		              "out of memory");
+		return;
+	}
+	j->r = r;
+	snprintf(j->file, sizeof j->file, "%s/%s", q->path, q->name);
+	snprintf(j->nonce, sizeof j->nonce, "%s", q->nonce);
+	j->work.data = j;
+	if (pool_submit(r->node->storage_pool, &j->work, check_work,
+	                check_done) != 0) {
+		mem_free(j);
+		node_req_fail(r, RPC_STATUS_UNAVAILABLE,
+		              "the storage pool is busy");
+	}
+}
+
+/* The origin's side: write the nonce, ask every other member, remove the
+ * nonce, then go on (then) or fail the call naming who does not see it. */
+struct shared_check;
+struct sc_peer {
+	struct shared_check *sc;
+	char node[64];
+	struct rpc_call call;
+	bool seen;
+	char why[300];
+};
+struct shared_check {
+	struct api_call *c;
+	void (*then)(struct api_call *c);
+	char path[PATH_MAX_LEN + 1];
+	char name[64];
+	char nonce[160];
+	struct pool_work work;
+	int write_rv;
+	char write_why[256];
+	struct sc_peer peers[MEMBERS_MAX];
+	size_t npeers, pending;
+	bool is_cleanup;
+};
+
+static void sc_finish(struct shared_check *sc);
+
+static void sc_work(struct pool_work *w)
+{
+	struct shared_check *sc = w->data;
+	char file[PATH_MAX_LEN + 128];
+	struct err e;
+	int fd;
+
+	snprintf(file, sizeof file, "%s/%s", sc->path, sc->name);
+	if (sc->is_cleanup) {
+		unlink(file);
+		return;
+	}
+	/* Proxmox's mkdir=1 makes the path on the node asked. */
+	if (file_mkdir_p(sc->path, 0755, &e) != 0) {
+		sc->write_rv = -EIO;
+		snprintf(sc->write_why, sizeof sc->write_why, "%.200s", e.msg);
+		return;
+	}
+	fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	          0600);
+	if (fd < 0 ||
+	    write(fd, sc->nonce, strlen(sc->nonce)) !=
+	            (ssize_t)strlen(sc->nonce) ||
+	    fsync(fd) != 0) {
+		sc->write_rv = -EIO;
+		snprintf(sc->write_why, sizeof sc->write_why, "%.200s: %s",
+		         file, strerror(errno));
+	}
+	if (fd >= 0)
+		close(fd);
+}
+
+static void sc_cleaned(struct pool_work *w, int status)
+{
+	struct shared_check *sc = w->data;
+	struct api_call *c = sc->c;
+	char msg[1024];
+	size_t i, n = 0;
+
+	(void)status;
+	c->ctx = NULL;
+	msg[0] = '\0';
+	for (i = 0; i < sc->npeers; i++) {
+		if (sc->peers[i].seen)
+			continue;
+		n += (size_t)snprintf(msg + n,
+		                      n < sizeof msg ? sizeof msg - n : 0,
+		                      "%snode %s: %s", n > 0 ? "; " : "",
+		                      sc->peers[i].node, sc->peers[i].why);
+		if (n >= sizeof msg)
+			n = sizeof msg - 1;
+	}
+	if (sc->write_rv != 0)
+		api_param_error(c, "path", "cannot write a check file: %s",
+		                sc->write_why);
+	else if (msg[0] != '\0')
+		api_param_error(c, "shared",
+		                "'%s' is not shared by every node (is it "
+		                "mounted everywhere?): %s",
+		                sc->path, msg);
+	else
+		sc->then(c);
+	mem_free(sc);
+}
+
+static void sc_finish(struct shared_check *sc)
+{
+	sc->is_cleanup = true;
+	sc->work.data = sc;
+	if (pool_submit(sc->c->a->cluster->node->storage_pool, &sc->work,
+	                sc_work, sc_cleaned) != 0)
+		sc_cleaned(&sc->work, -EBUSY);
+}
+
+static void sc_peer_done(struct rpc_call *call, enum rpc_status status,
+                         const char *message, const void *payload, size_t len)
+{
+	struct sc_peer *p = CAIRN_CONTAINER_OF(call, struct sc_peer, call);
+	struct shared_check *sc = p->sc;
+	Cairn__StorageCheckResponse *resp;
+
+	if (status != RPC_STATUS_OK) {
+		snprintf(p->why, sizeof p->why, "did not answer (%s)",
+		         message != NULL ? message : rpc_status_name(status));
+	} else {
+		resp = cairn__storage_check_response__unpack(NULL, len,
+		                                             payload);
+		p->seen = resp != NULL && resp->seen;
+		snprintf(p->why, sizeof p->why, "%s",
+		         resp != NULL && resp->why != NULL
+		                 ? resp->why
+		                 : "malformed answer");
+		if (resp != NULL)
+			cairn__storage_check_response__free_unpacked(resp,
+			                                             NULL);
+	}
+	if (--sc->pending == 0)
+		sc_finish(sc);
+}
+
+static const struct rpc_call_cbs sc_cbs = {.on_done = sc_peer_done};
+
+static void sc_written(struct pool_work *w, int status)
+{
+	struct shared_check *sc = w->data;
+	struct node_api *a = sc->c->a;
+	struct res_node nodes[MEMBERS_MAX];
+	uint64_t gen, mask;
+	size_t i, n;
+
+	if (status != 0 || sc->write_rv != 0 || a->cluster == NULL) {
+		if (sc->write_rv == 0)
+			sc->write_rv = -ESHUTDOWN;
+		sc_finish(sc);
+		return;
+	}
+	n = node_status_res_nodes(a->cluster, nodes, MEMBERS_MAX, &gen, &mask);
+	sc->pending = 1; /* ours, released below */
+	for (i = 0; i < n; i++) {
+		Cairn__StorageCheckRequest req =
+		        CAIRN__STORAGE_CHECK_REQUEST__INIT;
+		struct rpc_conn *conn;
+		uint64_t silent;
+		uint8_t packed[2048];
+		size_t len;
+		struct err e;
+		size_t k = sc->npeers;
+
+		if (strcmp(nodes[i].name,
+		           a->cluster->node->config->node_name) == 0)
+			continue;
+		sc->npeers++;
+		sc->peers[k].sc = sc;
+		snprintf(sc->peers[k].node, sizeof sc->peers[k].node, "%.63s",
+		         nodes[i].name);
+		if (node_status_peer(a->cluster, nodes[i].name, &conn,
+		                     &silent) != 0) {
+			snprintf(sc->peers[k].why, sizeof sc->peers[k].why,
+			         "offline or unreachable, cannot check");
+			continue;
+		}
+		req.path = sc->path;
+		req.name = sc->name;
+		req.nonce = sc->nonce;
+		len = protobuf_c_message_get_packed_size(&req.base);
+		if (len > sizeof packed)
+			continue;
+		protobuf_c_message_pack(&req.base, packed);
+		if (rpc_call_start(&sc->peers[k].call, rpc_conn_session(conn),
+		                   &sc_cbs, RPC_CALL_UNARY,
+		                   "cairn.Node/StorageCheck", packed, len, 5000,
+		                   &e) != 0) {
+			snprintf(sc->peers[k].why, sizeof sc->peers[k].why,
+			         "%.250s", e.msg);
+			continue;
+		}
+		sc->pending++;
+		rpc_conn_kick(conn);
+	}
+	if (--sc->pending == 0)
+		sc_finish(sc);
+}
+
+/* Checks that `path` is the same directory on every member, then runs
+ * then(c); fails c with a 400 naming the nodes that do not see it. */
+static void shared_check(struct api_call *c, const char *path,
+                         void (*then)(struct api_call *c))
+{
+	struct shared_check *sc = mem_calloc(1, sizeof *sc);
+	unsigned char rnd[16];
+	struct err e;
+	size_t i;
+
+	if (sc == NULL || rpc_random_bytes(rnd, sizeof rnd, &e) != 0) {
+		mem_free(sc);
+		api_call_fail(c, -ENOMEM, "out of memory");
+		return;
+	}
+	sc->c = c;
+	sc->then = then;
+	snprintf(sc->path, sizeof sc->path, "%s", path);
+	snprintf(sc->name, sizeof sc->name, "%s", NONCE_PREFIX);
+	for (i = 0; i < sizeof rnd; i++)
+		snprintf(sc->name + strlen(NONCE_PREFIX) + 2 * i, 3, "%02x",
+		         rnd[i]);
+	snprintf(sc->nonce, sizeof sc->nonce, "%s %s",
+	         c->a->cluster->node->config->node_name, sc->name);
+	c->ctx = sc;
+	sc->work.data = sc;
+	if (pool_submit(c->a->cluster->node->storage_pool, &sc->work, sc_work,
+	                sc_written) != 0) {
+		c->ctx = NULL;
+		mem_free(sc);
+		api_call_fail(c, -EBUSY, "the storage pool is busy, retry");
+	}
 }

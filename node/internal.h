@@ -186,6 +186,9 @@ void node_api_on_revision(struct node_cluster *c, uint64_t revision);
 void node_api_forward(struct node_req *r);
 /* cairn.Api/Call (local socket): a REST request as root@pam. */
 void node_api_local(struct node_req *r);
+/* cairn.Node/StorageCheck: does this node see a shared storage's nonce
+ * file? (node/api_storage.c) */
+void node_storage_check(struct node_req *r);
 /* cairn.Api/Remote (TLS, anyone): a REST request with its credential. */
 void node_api_remote(struct node_req *r);
 

@@ -51,6 +51,8 @@ static const struct method methods[] = {
         /* The request carries its credential (an API token). */
         {"cairn.Api/Remote", &cairn__api_forward_request__descriptor,
          ACCESS_ANY, node_api_remote},
+        {"cairn.Node/StorageCheck", &cairn__storage_check_request__descriptor,
+         ACCESS_NODE, node_storage_check},
         /* Only a node may say who the principal is. */
         {"cairn.Node/ApiForward", &cairn__api_forward_request__descriptor,
          ACCESS_NODE, node_api_forward},

@@ -176,6 +176,25 @@ check "env gives an administrator token that works on n3 (${CAIRN_TOKEN%%=*}=...
 check "... kept 0600 in the instance's dir" \
 	test "$(stat -c %a "$CAIRN_CLUSTER_DIR/admin.token")" = 600
 
+# --- a storage marked shared must be the same directory on every node -------
+post_shared() {
+	curl -sS --max-time 20 --cacert "$CAIRN_CA" -H "Authorization: $CAIRN_TOKEN" \
+		-o "$dir/shared.body" -w '%{http_code}' -X POST \
+		--data-urlencode "storage=$1" --data-urlencode type=dir \
+		--data-urlencode "path=$dir/shared" --data-urlencode shared=1 \
+		"$CAIRN_URL_N1/api2/json/storage"
+}
+mkdir -p "$dir/shared"
+cl exec n2 mount -t tmpfs cairn-not-shared "$dir/shared"
+code=$(post_shared sh1)
+check "shared=1 on a directory n2 sees differently is 400 naming n2 ($code: $(jq -c .errors "$dir/shared.body" 2>/dev/null))" \
+	bash -c "[ '$code' = 400 ] && jq -e '.errors.shared | test(\"node n2\")' '$dir/shared.body' >/dev/null"
+cl exec n2 umount "$dir/shared"
+code=$(post_shared sh1)
+check "... and accepted once n2 sees the same directory ($code)" test "$code" = 200
+check "... leaving no check file behind" \
+	bash -c "[ -z \"\$(ls -A '$dir/shared' | grep cairn-shared)\" ]"
+
 # --- cut and heal ------------------------------------------------------------------
 check "before the cut, n2 reaches n1" reach n2 n1
 cl cut n2
