@@ -83,6 +83,10 @@ static void usage(FILE *f)
 	        "                             make an API token; prints its secret\n"
 	        "                             once (privsep 1, the default: only\n"
 	        "                             the token's own ACLs apply)\n"
+	        "  storage list|add|set|remove|status|content|alloc|free ...\n"
+	        "                             storage definitions, a node's\n"
+	        "                             storages and their volumes\n"
+	        "                             (cairn storage help)\n"
 	        "  task status|log|follow UPID\n"
 	        "                             a task's state, its log, or its log\n"
 	        "                             as it grows until it ends (exit 1\n"
@@ -862,6 +866,212 @@ static int task_command(int argc, char **argv)
 	return rv;
 }
 
+/* ------------------------------------------------------------ storage */
+
+/* This node's name, from /cluster/status (the entry with local 1). */
+static int local_node(char *out, size_t size)
+{
+	json_t *data = NULL, *e;
+	size_t i;
+	int rv = api_call("GET", "/cluster/status", NULL, &data);
+
+	if (rv != 0)
+		return rv;
+	rv = EXIT_FAILED;
+	json_array_foreach(data, i, e)
+	{
+		if (json_integer_value(json_object_get(e, "local")) == 1) {
+			snprintf(out, size, "%s",
+			         json_string_value(json_object_get(e, "name")));
+			rv = 0;
+		}
+	}
+	json_decref(data);
+	if (rv != 0)
+		fprintf(stderr, "cairn: cannot tell this node's name\n");
+	return rv;
+}
+
+/* Reads --NAME VALUE options (NAME as the API's parameter) into form;
+ * --node goes to *node instead. Positional arguments are left in pos. */
+static int storage_options(int argc, char **argv, struct buf *form,
+                           const char **node, char **pos, int *npos,
+                           int max_pos)
+{
+	int i;
+
+	*npos = 0;
+	for (i = 0; i < argc; i++) {
+		if (strncmp(argv[i], "--", 2) != 0) {
+			if (*npos == max_pos) {
+				fprintf(stderr, "cairn: unexpected '%s'\n",
+				        argv[i]);
+				return EXIT_USAGE;
+			}
+			pos[(*npos)++] = argv[i];
+			continue;
+		}
+		if (i + 1 >= argc) {
+			fprintf(stderr, "cairn: %s needs a value\n", argv[i]);
+			return EXIT_USAGE;
+		}
+		if (!strcmp(argv[i], "--node"))
+			*node = argv[i + 1];
+		else
+			form_add(form, argv[i] + 2, argv[i + 1]);
+		i++;
+	}
+	return 0;
+}
+
+/* Prints rows as a table of the given columns (missing cells: "-"). */
+static void print_rows(json_t *rows, const char *const *cols, size_t ncols)
+{
+	json_t *row;
+	size_t i, c;
+
+	for (c = 0; c < ncols; c++)
+		printf("%-*s", c + 1 < ncols ? 22 : 0, cols[c]);
+	printf("\n");
+	json_array_foreach(rows, i, row)
+	{
+		for (c = 0; c < ncols; c++) {
+			json_t *v = json_object_get(row, cols[c]);
+			char cell[64];
+
+			if (json_is_string(v))
+				snprintf(cell, sizeof cell, "%s",
+				         json_string_value(v));
+			else if (json_is_integer(v))
+				snprintf(cell, sizeof cell, "%lld",
+				         (long long)json_integer_value(v));
+			else
+				snprintf(cell, sizeof cell, "-");
+			printf("%-*s", c + 1 < ncols ? 22 : 0, cell);
+		}
+		printf("\n");
+	}
+}
+
+static int print_data(json_t *data, const char *const *cols, size_t ncols)
+{
+	if (output_json || cols == NULL || !json_is_array(data)) {
+		char *text = json_dumps(data, JSON_INDENT(2) | JSON_ENCODE_ANY);
+
+		printf("%s\n", text != NULL ? text : "null");
+		free(text);
+	} else {
+		print_rows(data, cols, ncols);
+	}
+	return 0;
+}
+
+static int storage_command(int argc, char **argv)
+{
+	static const char *const list_cols[] = {"storage", "type", "content",
+	                                        "path", "pool"};
+	static const char *const status_cols[] = {"storage", "type", "active",
+	                                          "total",   "used", "avail"};
+	static const char *const content_cols[] = {"volid", "format", "size",
+	                                           "vmid"};
+	const char *sub = argc > 0 ? argv[0] : "", *node = NULL;
+	char *pos[4], path[1400], self[64], *enc;
+	const char *method = "GET";
+	const char *const *cols = NULL;
+	size_t ncols = 0;
+	struct buf form, e;
+	json_t *data = NULL;
+	int npos = 0, rv;
+
+	buf_init(&form, 1 << 16);
+	rv = storage_options(argc - 1, argv + 1, &form, &node, pos, &npos, 4);
+	if (rv != 0)
+		goto out;
+	if (!strcmp(sub, "list") && npos == 0) {
+		snprintf(path, sizeof path, "/storage");
+		cols = list_cols, ncols = 5;
+	} else if (!strcmp(sub, "add") && npos == 1) {
+		method = "POST";
+		form_add(&form, "storage", pos[0]);
+		snprintf(path, sizeof path, "/storage");
+	} else if (!strcmp(sub, "set") && npos == 1) {
+		method = "PUT";
+		snprintf(path, sizeof path, "/storage/%s", pos[0]);
+	} else if (!strcmp(sub, "remove") && npos == 1) {
+		method = "DELETE";
+		snprintf(path, sizeof path, "/storage/%s", pos[0]);
+	} else if ((!strcmp(sub, "status") && npos == 0) ||
+	           (!strcmp(sub, "content") && npos == 1) ||
+	           (!strcmp(sub, "alloc") && npos == 3) ||
+	           (!strcmp(sub, "free") && npos == 1)) {
+		if (node == NULL) {
+			rv = local_node(self, sizeof self);
+			if (rv != 0)
+				goto out;
+			node = self;
+		}
+		if (!strcmp(sub, "status")) {
+			snprintf(path, sizeof path, "/nodes/%s/storage", node);
+			cols = status_cols, ncols = 6;
+		} else if (!strcmp(sub, "content")) {
+			snprintf(path, sizeof path,
+			         "/nodes/%s/storage/%s/content", node, pos[0]);
+			cols = content_cols, ncols = 4;
+		} else if (!strcmp(sub, "alloc")) {
+			method = "POST";
+			snprintf(path, sizeof path,
+			         "/nodes/%s/storage/%s/content", node, pos[0]);
+			form_add(&form, "vmid", pos[1]);
+			form_add(&form, "size", pos[2]);
+		} else {
+			const char *colon = strchr(pos[0], ':');
+
+			method = "DELETE";
+			if (colon == NULL) {
+				fprintf(stderr,
+				        "cairn: free takes a volume id, "
+				        "STORAGE:NAME\n");
+				rv = EXIT_USAGE;
+				goto out;
+			}
+			buf_init(&e, 4096);
+			form_add(&e, "x", pos[0]);
+			buf_append(&e, "", 1);
+			enc = (char *)e.data + 2;
+			snprintf(path, sizeof path,
+			         "/nodes/%s/storage/%.*s/content/%s", node,
+			         (int)(colon - pos[0]), pos[0], enc);
+			buf_free(&e);
+		}
+	} else {
+		fprintf(stderr,
+		        "usage: cairn storage list\n"
+		        "       cairn storage add ID --type dir|rbd [--path P] "
+		        "[--content LIST] [--shared 1] [--nodes LIST]\n"
+		        "                             [--pool P --monhost M "
+		        "--username U --keyring KEY]\n"
+		        "       cairn storage set ID [--content LIST] [--nodes "
+		        "LIST] [--disable 0|1] [--digest D]\n"
+		        "       cairn storage remove ID\n"
+		        "       cairn storage status [--node N]\n"
+		        "       cairn storage content ID [--node N] [--vmid V] "
+		        "[--content C]\n"
+		        "       cairn storage alloc ID VMID SIZE [--format "
+		        "raw|qcow2] [--filename NAME] [--node N]\n"
+		        "       cairn storage free STORAGE:VOLUME [--node N]\n");
+		rv = EXIT_USAGE;
+		goto out;
+	}
+	buf_append(&form, "", 1);
+	rv = api_call(method, path, (const char *)form.data, &data);
+	if (rv == 0)
+		rv = print_data(data, cols, ncols);
+	json_decref(data);
+out:
+	buf_free(&form);
+	return rv;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option options[] = {
@@ -930,9 +1140,11 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	if (remote_host != NULL && strcmp(argv[optind], "api") != 0 &&
-	    strcmp(argv[optind], "task") != 0) {
-		fprintf(stderr, "cairn: with --host, only the api and task "
-		                "commands (the others act on this node)\n");
+	    strcmp(argv[optind], "task") != 0 &&
+	    strcmp(argv[optind], "storage") != 0) {
+		fprintf(stderr, "cairn: with --host, only the api, task and "
+		                "storage commands (the others act on this "
+		                "node)\n");
 		return EXIT_USAGE;
 	}
 	cmd = argv[optind];
@@ -965,6 +1177,8 @@ int main(int argc, char **argv)
 		if (!strcmp(sub, "leave"))
 			return cluster_remove(n, rest, true);
 	}
+	if (!strcmp(cmd, "storage"))
+		return storage_command(argc - optind - 1, argv + optind + 1);
 	if (!strcmp(cmd, "task"))
 		return task_command(argc - optind - 1, argv + optind + 1);
 	if (!strcmp(cmd, "api"))

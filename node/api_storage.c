@@ -721,12 +721,6 @@ static void route_content_alloc(struct api_call *c)
 		                "optional");
 		return;
 	}
-	if (q->filename == NULL) {
-		api_param_error(c, "filename",
-		                "property is missing and it is "
-		                "not optional");
-		return;
-	}
 	if (q->size == NULL ||
 	    store_size_parse(q->size, 1024, &bytes, &e) != 0) {
 		api_param_error(c, "size", "%s",
@@ -758,8 +752,9 @@ static void route_content_alloc(struct api_call *c)
 	         q->format != NULL ? q->format : "raw");
 	/* Proxmox: a filename vm-VMID-disk-N[.fmt] names the volume; the
 	 * VMID in it must be the vmid given (another guest's volume is
-	 * refused). */
-	{
+	 * refused). Without one (cairn's extension), the next free
+	 * vm-VMID-disk-N. */
+	if (q->filename != NULL) {
 		struct store_volid v;
 		char full[600];
 		const char *dot = strrchr(q->filename, '.');

@@ -110,6 +110,26 @@ check "... the file is gone" test ! -e "$dir/shared/images/100/vm-100-disk-0.qco
 req 3 DELETE "/nodes/n1/storage/shared1/content/$(esc 'shared1:100/vm-100-disk-0.qcow2')" >/dev/null
 check "freeing it again is 404-ish ($(code))" test "$(code)" != 200
 
+# ---- the CLI
+out=$(cairn_on 2 storage list)
+check "cairn storage list shows local and shared1" \
+	bash -c "grep -q '^local ' <<<'$out' && grep -q '^shared1 ' <<<'$out'"
+out=$(cairn_on 3 --output json storage alloc shared1 102 64M --format qcow2)
+check "cairn storage alloc picks the next free name ($out)" \
+	test "$out" = '"shared1:102/vm-102-disk-0.qcow2"'
+out=$(cairn_on 1 storage content shared1 --vmid 102)
+check "cairn storage content lists it (from another node)" \
+	grep -q 'shared1:102/vm-102-disk-0.qcow2 *qcow2 *67108864' <<<"$out"
+cairn_on 2 storage free shared1:102/vm-102-disk-0.qcow2 >/dev/null
+check "cairn storage free frees it" test ! -e "$dir/shared/images/102/vm-102-disk-0.qcow2"
+out=$(cairn_on 3 storage status)
+check "cairn storage status: this node's storages, active" \
+	bash -c "grep -q '^shared1 *dir *1 ' <<<'$out' && grep -q '^local *dir *1 ' <<<'$out'"
+cairn_on 1 storage add bad1 --type dir --path relative >/dev/null 2>"$dir/err"
+rc=$?
+check "cairn storage add with a bad path fails, naming it (exit $rc: $(tail -n 1 "$dir/err"))" \
+	bash -c "[ $rc = 1 ] && grep -q 'path:' '$dir/err'"
+
 # ---- /cluster/resources
 res_storage() {
 	req "$1" GET '/cluster/resources?type=storage' >/dev/null
