@@ -1044,7 +1044,8 @@ static void routes_join(void)
 	if (nall_routes > 0)
 		return;
 	CAIRN_ASSERT(CAIRN_ARRAY_SIZE(routes) + api_access_nroutes +
-	                     api_task_nroutes + api_storage_nroutes <=
+	                     api_task_nroutes + api_storage_nroutes +
+	                     api_storage_transfer_nroutes <=
 	             ROUTES_MAX);
 	for (i = 0; i < CAIRN_ARRAY_SIZE(routes); i++)
 		all_routes[nall_routes++] = routes[i];
@@ -1054,6 +1055,8 @@ static void routes_join(void)
 		all_routes[nall_routes++] = api_task_routes[i];
 	for (i = 0; i < api_storage_nroutes; i++)
 		all_routes[nall_routes++] = api_storage_routes[i];
+	for (i = 0; i < api_storage_transfer_nroutes; i++)
+		all_routes[nall_routes++] = api_storage_transfer_routes[i];
 	for (i = 0; i < nall_routes; i++) {
 		const struct route_def *d = all_routes[i].handler;
 
@@ -1118,6 +1121,10 @@ static const struct proto_json_override renames[] = {
          "tfa-challenge"},
         {"cairn.AccessPasswordRequest", "confirmation_password",
          PROTO_JSON_RENAME, "confirmation-password"},
+        {"cairn.StorageUploadRequest", "checksum_algorithm", PROTO_JSON_RENAME,
+         "checksum-algorithm"},
+        {"cairn.StorageUploadRequest", "verify_certificates", PROTO_JSON_RENAME,
+         "verify-certificates"},
 };
 
 /* After the route is known: authenticate, check the permission, decode

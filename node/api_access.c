@@ -662,7 +662,7 @@ struct write_stmt *api_write_add(struct write_ctx *w, const char *sql)
 }
 
 void api_write_text(struct write_ctx *w, struct write_stmt *st,
-                       const char *text)
+                    const char *text)
 {
 	char *copy = NULL;
 
@@ -756,10 +756,9 @@ void api_write_submit(struct api_call *c, struct write_ctx *w)
 }
 
 /* Sets a parameter error and fails c with 400. */
-void api_param_error(struct api_call *c, const char *name, const char *fmt,
-                        ...) CAIRN_PRINTF(3, 4);
-void api_param_error(struct api_call *c, const char *name, const char *fmt,
-                        ...)
+void api_param_error(struct api_call *c, const char *name, const char *fmt, ...)
+        CAIRN_PRINTF(3, 4);
+void api_param_error(struct api_call *c, const char *name, const char *fmt, ...)
 {
 	char why[512];
 	va_list ap;
@@ -819,7 +818,7 @@ static void hash_submit(struct api_call *c, const char *password,
 
 	if (strlen(password) > RPC_PASSWORD_MAX) {
 		api_param_error(c, "password", "longer than %d bytes",
-		            RPC_PASSWORD_MAX);
+		                RPC_PASSWORD_MAX);
 		return;
 	}
 	h = mem_calloc(1, sizeof *h);
@@ -851,9 +850,10 @@ static bool touches_root(struct api_call *c, const char *userid)
 	if (userid == NULL || strstr(userid, "@pam") == NULL)
 		return false;
 	if (strcmp(userid, "root@pam") != 0) {
-		api_param_error(c, "userid",
-		            "the pam realm has only root@pam here; make users "
-		            "in the pve realm");
+		api_param_error(
+		        c, "userid",
+		        "the pam realm has only root@pam here; make users "
+		        "in the pve realm");
 		return true;
 	}
 	if (strcmp(c->who.userid, "root@pam") != 0) {
@@ -971,8 +971,9 @@ static void route_ticket(struct api_call *c)
 		return;
 	}
 	if (q->username == NULL || q->password == NULL) {
-		api_param_error(c, q->username == NULL ? "username" : "password",
-		            "property is missing and it is not optional");
+		api_param_error(c,
+		                q->username == NULL ? "username" : "password",
+		                "property is missing and it is not optional");
 		return;
 	}
 	if (q->realm != NULL && strchr(q->username, '@') == NULL)
@@ -1125,9 +1126,10 @@ static void user_write(struct api_call *c, struct hash_ctx *h)
 		return;
 	}
 	if (is_create) {
-		st = api_write_add(w, "INSERT INTO users (userid, enable, expire, "
-		                  "password_hash, firstname, lastname, email, "
-		                  "comment) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+		st = api_write_add(w,
+		                   "INSERT INTO users (userid, enable, expire, "
+		                   "password_hash, firstname, lastname, email, "
+		                   "comment) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
 		snprintf(msg, sizeof msg,
 		         "create user failed: user '%s' "
 		         "already exists",
@@ -1144,13 +1146,13 @@ static void user_write(struct api_call *c, struct hash_ctx *h)
 	} else {
 		snprintf(msg, sizeof msg, "no such user ('%s')", q->userid);
 		st = api_write_add(w, "UPDATE users SET "
-		                  "enable = coalesce(?, enable), "
-		                  "expire = coalesce(?, expire), "
-		                  "firstname = coalesce(?, firstname), "
-		                  "lastname = coalesce(?, lastname), "
-		                  "email = coalesce(?, email), "
-		                  "comment = coalesce(?, comment) "
-		                  "WHERE userid = ?");
+		                      "enable = coalesce(?, enable), "
+		                      "expire = coalesce(?, expire), "
+		                      "firstname = coalesce(?, firstname), "
+		                      "lastname = coalesce(?, lastname), "
+		                      "email = coalesce(?, email), "
+		                      "comment = coalesce(?, comment) "
+		                      "WHERE userid = ?");
 		st->none_msg = api_write_keep(w, msg);
 		if (q->has_enable)
 			api_write_int(st, q->enable);
@@ -1171,26 +1173,28 @@ static void user_write(struct api_call *c, struct hash_ctx *h)
 
 		if (!q->has_append || !q->append) {
 			st = api_write_add(w, "DELETE FROM group_members WHERE "
-			                  "userid = ?");
+			                      "userid = ?");
 			api_write_text(w, st, q->userid);
 		}
 		snprintf(groups, sizeof groups, "%s", q->groups);
 		for (g = strtok_r(groups, ",; ", &save);
 		     g != NULL && w->n < WRITE_STMTS - 2;
 		     g = strtok_r(NULL, ",; ", &save)) {
-			st = api_write_add(w, "INSERT INTO groups (groupid) "
-			                  "VALUES (?) ON CONFLICT DO NOTHING");
+			st = api_write_add(w,
+			                   "INSERT INTO groups (groupid) "
+			                   "VALUES (?) ON CONFLICT DO NOTHING");
 			api_write_text(w, st, g);
-			st = api_write_add(w, "INSERT INTO group_members (groupid, "
-			                  "userid) VALUES (?, ?) ON CONFLICT "
-			                  "DO NOTHING");
+			st = api_write_add(
+			        w, "INSERT INTO group_members (groupid, "
+			           "userid) VALUES (?, ?) ON CONFLICT "
+			           "DO NOTHING");
 			api_write_text(w, st, g);
 			api_write_text(w, st, q->userid);
 		}
 		if (g != NULL) {
 			api_write_free(w);
 			api_param_error(c, "groups",
-			            "too many groups in one request");
+			                "too many groups in one request");
 			return;
 		}
 	}
@@ -1204,8 +1208,8 @@ static void route_user_set(struct api_call *c)
 
 	if (q->userid == NULL || auth_userid_check(q->userid, &e) != 0) {
 		api_param_error(c, "userid", "%s",
-		            q->userid == NULL ? "property is missing"
-		                              : e.msg + strlen("userid: "));
+		                q->userid == NULL ? "property is missing"
+		                                  : e.msg + strlen("userid: "));
 		return;
 	}
 	if (touches_root(c, q->userid))
@@ -1217,8 +1221,8 @@ static void route_user_set(struct api_call *c)
 	if (q->password != NULL && c->match.route->method == API_POST) {
 		if (strstr(q->userid, "@pve") == NULL) {
 			api_param_error(c, "password",
-			            "only users of the pve realm have "
-			            "passwords here");
+			                "only users of the pve realm have "
+			                "passwords here");
 			return;
 		}
 		hash_submit(c, q->password, NULL, user_write);
@@ -1226,7 +1230,7 @@ static void route_user_set(struct api_call *c)
 	}
 	if (q->password != NULL) {
 		api_param_error(c, "password",
-		            "change passwords with PUT /access/password");
+		                "change passwords with PUT /access/password");
 		return;
 	}
 	user_write(c, NULL);
@@ -1258,8 +1262,8 @@ static void route_user_delete(struct api_call *c)
 	st = api_write_add(w, "DELETE FROM group_members WHERE userid = ?");
 	api_write_text(w, st, q->userid);
 	st = api_write_add(w, "DELETE FROM acl WHERE (ugid_type = 'user' AND "
-	                  "ugid = ?1) OR (ugid_type = 'token' AND "
-	                  "substr(ugid, 1, length(?2) + 1) = ?2 || '!')");
+	                      "ugid = ?1) OR (ugid_type = 'token' AND "
+	                      "substr(ugid, 1, length(?2) + 1) = ?2 || '!')");
 	api_write_text(w, st, q->userid);
 	api_write_text(w, st, q->userid);
 	api_write_submit(c, w);
@@ -1285,13 +1289,15 @@ static void password_write(struct api_call *c, struct hash_ctx *h)
 	}
 	snprintf(msg, sizeof msg, "no such user ('%s')", q->userid);
 	if (strcmp(q->userid, "root@pam") == 0)
-		st = api_write_add(w, "INSERT INTO users (userid, password_hash) "
-		                  "VALUES (?, ?) ON CONFLICT (userid) DO "
-		                  "UPDATE SET password_hash = "
-		                  "excluded.password_hash");
+		st = api_write_add(w,
+		                   "INSERT INTO users (userid, password_hash) "
+		                   "VALUES (?, ?) ON CONFLICT (userid) DO "
+		                   "UPDATE SET password_hash = "
+		                   "excluded.password_hash");
 	else
-		st = api_write_add(w, "UPDATE users SET password_hash = ?2 WHERE "
-		                  "userid = ?1");
+		st = api_write_add(w,
+		                   "UPDATE users SET password_hash = ?2 WHERE "
+		                   "userid = ?1");
 	st->none_msg = api_write_keep(w, msg);
 	api_write_text(w, st, q->userid);
 	api_write_text(w, st, h->hash);
@@ -1346,8 +1352,9 @@ static void route_password(struct api_call *c)
 		me = find_user(c->a->snap, c->who.userid);
 		if (q->confirmation_password == NULL || me == NULL ||
 		    me->password_hash == NULL) {
-			api_param_error(c, "confirmation-password",
-			            "your own current password is required");
+			api_param_error(
+			        c, "confirmation-password",
+			        "your own current password is required");
 			return;
 		}
 		hash_submit(c, q->confirmation_password, me->password_hash,
@@ -1457,10 +1464,10 @@ static void route_token_set(struct api_call *c)
 		}
 		rpc_sha256_hex(secret, strlen(secret), digest);
 		/* root@pam's row may not exist: tokens need none. */
-		st = api_write_add(w,
-		               "INSERT INTO tokens (userid, tokenid, digest, "
-		               "privsep, expire, comment) VALUES (?, ?, ?, "
-		               "?, ?, ?)");
+		st = api_write_add(
+		        w, "INSERT INTO tokens (userid, tokenid, digest, "
+		           "privsep, expire, comment) VALUES (?, ?, ?, "
+		           "?, ?, ?)");
 		snprintf(msg, sizeof msg, "Token already exists.");
 		st->exists_msg = api_write_keep(w, msg);
 		api_write_text(w, st, q->userid);
@@ -1481,10 +1488,10 @@ static void route_token_set(struct api_call *c)
 		memset(secret, 0, sizeof secret);
 	} else {
 		st = api_write_add(w, "UPDATE tokens SET "
-		                  "privsep = coalesce(?, privsep), "
-		                  "expire = coalesce(?, expire), "
-		                  "comment = coalesce(?, comment) "
-		                  "WHERE userid = ? AND tokenid = ?");
+		                      "privsep = coalesce(?, privsep), "
+		                      "expire = coalesce(?, expire), "
+		                      "comment = coalesce(?, comment) "
+		                      "WHERE userid = ? AND tokenid = ?");
 		snprintf(msg, sizeof msg, "no such token '%s' for user '%s'",
 		         q->tokenid, q->userid);
 		st->none_msg = api_write_keep(w, msg);
@@ -1520,13 +1527,14 @@ static void route_token_delete(struct api_call *c)
 	snprintf(full, sizeof full, "%s!%s", q->userid, q->tokenid);
 	snprintf(msg, sizeof msg, "no such token '%s' for user '%s'",
 	         q->tokenid, q->userid);
-	st = api_write_add(w,
-	               "DELETE FROM tokens WHERE userid = ? AND tokenid = ?");
+	st = api_write_add(
+	        w, "DELETE FROM tokens WHERE userid = ? AND tokenid = ?");
 	st->none_msg = api_write_keep(w, msg);
 	api_write_text(w, st, q->userid);
 	api_write_text(w, st, q->tokenid);
-	st = api_write_add(w, "DELETE FROM acl WHERE ugid_type = 'token' AND ugid "
-	                  "= ?");
+	st = api_write_add(w,
+	                   "DELETE FROM acl WHERE ugid_type = 'token' AND ugid "
+	                   "= ?");
 	api_write_text(w, st, full);
 	api_write_submit(c, w);
 }
@@ -1622,7 +1630,7 @@ static void route_role_set(struct api_call *c)
 	    strspn(q->roleid, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstu"
 	                      "vwxyz0123456789_-") != len) {
 		api_param_error(c, "roleid", "1 to %d of [A-Za-z0-9_-]",
-		            ACL_ROLEID_MAX);
+		                ACL_ROLEID_MAX);
 		return;
 	}
 	if (acl_role_builtin(q->roleid, NULL)) {
@@ -1656,14 +1664,16 @@ static void route_role_set(struct api_call *c)
 		return;
 	}
 	if (is_create) {
-		st = api_write_add(w, "INSERT INTO roles (roleid, privs) VALUES "
-		                  "(?, ?)");
+		st = api_write_add(w,
+		                   "INSERT INTO roles (roleid, privs) VALUES "
+		                   "(?, ?)");
 		snprintf(msg, sizeof msg, "role '%s' already exists",
 		         q->roleid);
 		st->exists_msg = api_write_keep(w, msg);
 	} else {
-		st = api_write_add(w, "UPDATE roles SET privs = ?2 WHERE roleid = "
-		                  "?1 AND special = 0");
+		st = api_write_add(w,
+		                   "UPDATE roles SET privs = ?2 WHERE roleid = "
+		                   "?1 AND special = 0");
 		snprintf(msg, sizeof msg, "role '%s' does not exist",
 		         q->roleid);
 		st->none_msg = api_write_keep(w, msg);
@@ -1691,7 +1701,8 @@ static void route_role_delete(struct api_call *c)
 		return;
 	}
 	snprintf(msg, sizeof msg, "role '%s' does not exist", q->roleid);
-	st = api_write_add(w, "DELETE FROM roles WHERE roleid = ? AND special = 0");
+	st = api_write_add(
+	        w, "DELETE FROM roles WHERE roleid = ? AND special = 0");
 	st->none_msg = api_write_keep(w, msg);
 	api_write_text(w, st, q->roleid);
 	st = api_write_add(w, "DELETE FROM acl WHERE roleid = ?");
@@ -1764,7 +1775,8 @@ static void route_acl_set(struct api_call *c)
 	if (q->path == NULL ||
 	    acl_path_normalize(q->path, path, sizeof path, &e) != 0) {
 		api_param_error(c, "path", "%s",
-		            q->path == NULL ? "property is missing" : e.msg);
+		                q->path == NULL ? "property is missing"
+		                                : e.msg);
 		return;
 	}
 	if (!api_access_can(c, path, "Permissions.Modify")) {
@@ -1781,8 +1793,8 @@ static void route_acl_set(struct api_call *c)
 	}
 	if (nroles == 0) {
 		api_param_error(c, "roles",
-		            "property is missing and it is not "
-		            "optional");
+		                "property is missing and it is not "
+		                "optional");
 		return;
 	}
 	if (api_view_wait(c) || api_view_missing(c))
@@ -1795,7 +1807,7 @@ static void route_acl_set(struct api_call *c)
 			               roles[i]) == 0;
 		if (!found) {
 			api_param_error(c, "roles", "role '%s' does not exist",
-			            roles[i]);
+			                roles[i]);
 			return;
 		}
 	}
@@ -1812,12 +1824,12 @@ static void route_acl_set(struct api_call *c)
 		    w->n + nwho[t] * nroles > WRITE_STMTS) {
 			api_write_free(w);
 			api_param_error(c,
-			            t == 0   ? "users"
-			            : t == 1 ? "groups"
-			                     : "tokens",
-			            "too many in one request (at most %d "
-			            "entries, roles times names)",
-			            WRITE_STMTS);
+			                t == 0   ? "users"
+			                : t == 1 ? "groups"
+			                         : "tokens",
+			                "too many in one request (at most %d "
+			                "entries, roles times names)",
+			                WRITE_STMTS);
 			return;
 		}
 		for (k = 0; k < nwho[t]; k++) {
@@ -1835,15 +1847,16 @@ static void route_acl_set(struct api_call *c)
 				            NULL) {
 					api_write_free(w);
 					api_param_error(c, "tokens",
-					            "no such token '%s'", id);
+					                "no such token '%s'",
+					                id);
 					return;
 				}
 			} else if (t == 0 &&
 			           !user_is_active(c->a->snap, id, 0) &&
 			           find_user(c->a->snap, id) == NULL) {
 				api_write_free(w);
-				api_param_error(c, "users", "no such user ('%s')",
-				            id);
+				api_param_error(c, "users",
+				                "no such user ('%s')", id);
 				return;
 			}
 			for (i = 0; i < nroles; i++) {
@@ -1863,8 +1876,8 @@ static void route_acl_set(struct api_call *c)
 				api_write_text(w, st, roles[i]);
 				if (!del)
 					api_write_int(st, q->has_propagate
-					                      ? q->propagate
-					                      : 1);
+					                          ? q->propagate
+					                          : 1);
 			}
 		}
 	}
@@ -1914,8 +1927,9 @@ static void route_permissions(struct api_call *c)
 			        find_token(c->a->snap, p.userid, bang + 1);
 
 			if (t == NULL) {
-				api_param_error(c, "userid", "no such token '%s'",
-				            q->userid);
+				api_param_error(c, "userid",
+				                "no such token '%s'",
+				                q->userid);
 				return;
 			}
 			snprintf(p.tokenid, sizeof p.tokenid, "%s", bang + 1);

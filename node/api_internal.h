@@ -216,6 +216,8 @@ extern const struct api_route api_task_routes[];
 extern const size_t api_task_nroutes;
 extern const struct api_route api_storage_routes[];
 extern const size_t api_storage_nroutes;
+extern const struct api_route api_storage_transfer_routes[];
+extern const size_t api_storage_transfer_nroutes;
 
 uint64_t api_now_ms(void);
 /* A handler's end: rv 0 with c->reply filled, or an error (parameter
@@ -249,6 +251,23 @@ void api_storage_poll(struct node_api *a);
 void api_storage_stop(struct node_api *a);
 
 /* node/api_tasks.c */
+/* A task for c's long operation: its log gets `what` as its first line,
+ * its row is written, c answers the UPID, then start(t) runs on the loop.
+ * The worker logs with api_task_log, marks itself busy while its work is
+ * on a pool (api_task_set_busy), and ends with api_task_end (NULL: OK).
+ * NULL when c was failed instead. */
+struct api_task;
+struct api_task *api_task_start(struct api_call *c, const char *type,
+                                const char *id, const char *what,
+                                void (*start)(struct api_task *t), void *data);
+void api_task_log(struct api_task *t, const char *fmt, ...) CAIRN_PRINTF(2, 3);
+void api_task_end(struct api_task *t, const char *error);
+void api_task_set_busy(struct api_task *t, bool is_busy);
+void *api_task_data(const struct api_task *t);
+struct node_api *api_task_api(const struct api_task *t);
+/* Who asked to abort it, or NULL. */
+const char *api_task_aborted_by(const struct api_task *t);
+
 /* Marks the tasks of the last run that never ended (once, before any
  * task may start; retried after each view load until it worked). */
 void api_tasks_reconcile(struct node_api *a);

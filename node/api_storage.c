@@ -10,10 +10,12 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "node/api_internal.h"
+#include "node/multipart.h"
 #include "store/store.h"
 
 #define PATH_MAX_LEN 1024
@@ -1356,3 +1358,335 @@ static void shared_check(struct api_call *c, const char *path,
 		api_call_fail(c, -EBUSY, "the storage pool is busy, retry");
 	}
 }
+
+/* ------------------------------------------- uploads and downloads */
+
+#define DOWNLOAD_MAX_BYTES  ((uint64_t)64 << 30)
+#define DOWNLOAD_TIMEOUT_MS (2 * 3600 * 1000)
+
+/* One file arriving on a storage, as a task: the bytes of an upload, or
+ * a URL to fetch; written under a temporary name, checked, then renamed
+ * without replacing anything. */
+struct transfer {
+	struct api_task *task;
+	struct pool_work work;
+	char root[PATH_MAX_LEN + 1];
+	char volid[1100];
+	char *data; /* upload: the bytes (owned) */
+	size_t len;
+	char url[2048]; /* download-url */
+	bool verify;
+	char checksum[129];
+	char algorithm[16];
+	/* results */
+	int rv;
+	char error[2100];
+	char note[300];
+	uint64_t size;
+};
+
+static void transfer_work(struct pool_work *w)
+{
+	struct transfer *x = w->data;
+	char path[PATH_MAX_LEN + 600], tmp[PATH_MAX_LEN + 700],
+	        dirp[PATH_MAX_LEN + 600];
+	char got[129];
+	struct store_volid v;
+	struct stat sb;
+	struct err e;
+	int fd = -1;
+
+	x->rv = store_volid_parse(x->volid, false, &v, &e);
+	if (x->rv == 0)
+		x->rv = file_mkdir_p(x->root, 0755, &e);
+	if (x->rv == 0)
+		x->rv = store_dir_activate(x->root, &e);
+	if (x->rv == 0)
+		x->rv = store_dir_path(x->root, &v, path, sizeof path, &e);
+	if (x->rv != 0) {
+		snprintf(x->error, sizeof x->error, "%s", e.msg);
+		return;
+	}
+	if (stat(path, &sb) == 0) {
+		x->rv = -EEXIST;
+		snprintf(x->error, sizeof x->error, "%s already exists",
+		         x->volid);
+		return;
+	}
+	snprintf(dirp, sizeof dirp, "%s", path);
+	*strrchr(dirp, '/') = '\0';
+	snprintf(tmp, sizeof tmp, "%s/.tmp-%d-%s", dirp, (int)getpid(),
+	         strrchr(path, '/') + 1);
+	if (x->data != NULL) {
+		fd = open(tmp,
+		          O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		          0644);
+		if (fd < 0 || write(fd, x->data, x->len) != (ssize_t)x->len ||
+		    fsync(fd) != 0) {
+			x->rv = -EIO;
+			snprintf(x->error, sizeof x->error, "writing %s: %s",
+			         tmp, strerror(errno));
+		}
+		if (fd >= 0)
+			close(fd);
+	} else {
+		char max[32];
+		const char *argv[20];
+		int n = 0;
+
+		snprintf(max, sizeof max, "%llu",
+		         (unsigned long long)DOWNLOAD_MAX_BYTES);
+		argv[n++] = "curl";
+		argv[n++] = "--fail";
+		argv[n++] = "--silent";
+		argv[n++] = "--show-error";
+		argv[n++] = "--location";
+		argv[n++] = "--max-redirs";
+		argv[n++] = "5";
+		argv[n++] = "--proto";
+		argv[n++] = "=http,https";
+		argv[n++] = "--max-filesize";
+		argv[n++] = max;
+		if (!x->verify)
+			argv[n++] = "--insecure";
+		argv[n++] = "--output";
+		argv[n++] = tmp;
+		argv[n++] = "--";
+		argv[n++] = x->url;
+		argv[n] = NULL;
+		x->rv = store_run(argv, DOWNLOAD_TIMEOUT_MS, NULL, &e);
+		if (x->rv != 0)
+			snprintf(x->error, sizeof x->error,
+			         "download failed: %s", e.msg);
+	}
+	if (x->rv == 0 && stat(tmp, &sb) == 0)
+		x->size = (uint64_t)sb.st_size;
+	if (x->rv == 0 && x->checksum[0] != '\0') {
+		x->rv = rpc_file_digest_hex(tmp, x->algorithm, got, sizeof got,
+		                            &e);
+		if (x->rv != 0) {
+			snprintf(x->error, sizeof x->error, "%s", e.msg);
+		} else if (strcasecmp(got, x->checksum) != 0) {
+			x->rv = -EINVAL;
+			snprintf(x->error, sizeof x->error,
+			         "checksum mismatch: got '%s' instead of '%s'",
+			         got, x->checksum);
+		} else {
+			snprintf(x->note, sizeof x->note,
+			         "%s checksum verified", x->algorithm);
+		}
+	}
+	/* link + unlink: never replaces a file that appeared meanwhile */
+	if (x->rv == 0 && link(tmp, path) != 0) {
+		x->rv = -errno;
+		snprintf(x->error, sizeof x->error, "%s: %s", path,
+		         errno == EEXIST ? "already exists" : strerror(errno));
+	}
+	unlink(tmp);
+}
+
+static void transfer_done(struct pool_work *w, int status)
+{
+	struct transfer *x = w->data;
+	struct api_task *t = x->task;
+
+	if (status != 0) {
+		x->rv = status;
+		snprintf(x->error, sizeof x->error, "the node is stopping");
+	}
+	if (x->note[0] != '\0')
+		api_task_log(t, "%s", x->note);
+	if (x->rv == 0)
+		api_task_log(t, "wrote %llu bytes to %s",
+		             (unsigned long long)x->size, x->volid);
+	api_task_end(t, x->rv == 0 ? NULL : x->error);
+	mem_free(x->data);
+	mem_free(x);
+}
+
+static void transfer_start(struct api_task *t)
+{
+	struct transfer *x = api_task_data(t);
+	struct node_api *a = api_task_api(t);
+
+	x->task = t;
+	x->work.data = x;
+	api_task_set_busy(t, true);
+	if (a->cluster == NULL ||
+	    pool_submit(a->cluster->node->storage_pool, &x->work, transfer_work,
+	                transfer_done) != 0) {
+		api_task_end(t, "the storage pool is busy");
+		mem_free(x->data);
+		mem_free(x);
+	}
+}
+
+/* The target volid of an upload or download: content iso, vztmpl or
+ * import, a name that parses as that content on a dir storage that
+ * takes it. */
+static struct transfer *transfer_new(struct api_call *c,
+                                     const Cairn__StorageUploadRequest *q)
+{
+	static const struct {
+		const char *content, *dir;
+		unsigned bit;
+	} kinds[] = {
+	        {"iso", "iso", STORE_CT_ISO},
+	        {"vztmpl", "vztmpl", STORE_CT_VZTMPL},
+	        {"import", "import", STORE_CT_IMPORT},
+	};
+	struct store_job *j;
+	struct transfer *x;
+	struct store_volid v;
+	struct err e;
+	size_t i;
+
+	for (i = 0; i < CAIRN_ARRAY_SIZE(kinds); i++) {
+		if (q->content != NULL && !strcmp(q->content, kinds[i].content))
+			break;
+	}
+	if (i == CAIRN_ARRAY_SIZE(kinds)) {
+		api_param_error(c, "content",
+		                "value must be one of iso, "
+		                "vztmpl, import");
+		return NULL;
+	}
+	if (q->filename == NULL || strchr(q->filename, '/') != NULL) {
+		api_param_error(c, "filename",
+		                "a file name is required "
+		                "(no path)");
+		return NULL;
+	}
+	if (q->checksum != NULL && q->checksum_algorithm == NULL) {
+		api_param_error(c, "checksum-algorithm",
+		                "required with checksum");
+		return NULL;
+	}
+	j = job_for(c, q->storage);
+	if (j == NULL)
+		return NULL;
+	x = mem_calloc(1, sizeof *x);
+	if (x == NULL) {
+		mem_free(j);
+		api_call_fail(c, -ENOMEM, "out of memory");
+		return NULL;
+	}
+	snprintf(x->root, sizeof x->root, "%s", j->root);
+	snprintf(x->volid, sizeof x->volid, "%s:%s/%s", q->storage,
+	         kinds[i].dir, q->filename);
+	if (!(j->content_mask & kinds[i].bit)) {
+		api_call_fail(c, -EINVAL,
+		              "storage '%s' does not support content-type '%s'",
+		              q->storage, kinds[i].content);
+		mem_free(j);
+		mem_free(x);
+		return NULL;
+	}
+	mem_free(j);
+	if (store_volid_parse(x->volid, false, &v, &e) != 0) {
+		mem_free(x);
+		api_param_error(c, "filename", "%s", e.msg);
+		return NULL;
+	}
+	if (q->checksum != NULL) {
+		snprintf(x->checksum, sizeof x->checksum, "%s", q->checksum);
+		snprintf(x->algorithm, sizeof x->algorithm, "%s",
+		         q->checksum_algorithm);
+	}
+	return x;
+}
+
+static void route_upload(struct api_call *c)
+{
+	const Cairn__StorageUploadRequest *q = (const void *)c->msg;
+	struct multipart_part parts[MULTIPART_PARTS_MAX];
+	char boundary[MULTIPART_BOUNDARY_MAX + 1], what[1300];
+	const struct multipart_part *file = NULL;
+	struct transfer *x;
+	struct err e;
+	size_t n, i;
+
+	if (c->in.content_type == NULL ||
+	    multipart_boundary(c->in.content_type, c->in.content_type_len,
+	                       boundary, &e) != 0 ||
+	    multipart_parse(c->in.body, c->in.body_len, boundary, parts, &n,
+	                    &e) != 0) {
+		api_param_error(
+		        c, "filename",
+		        "send the file as multipart/form-data (its part "
+		        "named 'filename'); bodies are limited to 1 MiB "
+		        "here: larger files go with `cairn storage "
+		        "upload` or download-url");
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		if (!strcmp(parts[i].name, "filename") &&
+		    parts[i].filename[0] != '\0')
+			file = &parts[i];
+	}
+	if (file == NULL) {
+		api_param_error(c, "filename", "no file part named 'filename'");
+		return;
+	}
+	if (api_view_wait(c) || api_view_missing(c))
+		return;
+	x = transfer_new(c, q);
+	if (x == NULL)
+		return;
+	x->data = mem_alloc(file->len + 1);
+	if (x->data == NULL) {
+		mem_free(x);
+		api_call_fail(c, -ENOMEM, "out of memory");
+		return;
+	}
+	memcpy(x->data, file->data, file->len);
+	x->len = file->len;
+	snprintf(what, sizeof what, "upload of %zu bytes to %s", x->len,
+	         x->volid);
+	if (api_task_start(c, "imgcopy", "", what, transfer_start, x) == NULL) {
+		mem_free(x->data);
+		mem_free(x);
+	}
+}
+
+static void route_download(struct api_call *c)
+{
+	const Cairn__StorageUploadRequest *q = (const void *)c->msg;
+	char what[3500];
+	struct transfer *x;
+
+	if (q->url == NULL ||
+	    (strncmp(q->url, "http://", 7) != 0 &&
+	     strncmp(q->url, "https://", 8) != 0) ||
+	    strlen(q->url) >= sizeof x->url) {
+		api_param_error(c, "url", "an http:// or https:// URL");
+		return;
+	}
+	if (q->compression != NULL) {
+		api_param_error(c, "compression", "not supported by cairn");
+		return;
+	}
+	if (api_view_wait(c) || api_view_missing(c))
+		return;
+	x = transfer_new(c, q);
+	if (x == NULL)
+		return;
+	snprintf(x->url, sizeof x->url, "%s", q->url);
+	x->verify = !q->has_verify_certificates || q->verify_certificates;
+	snprintf(what, sizeof what, "download of %s to %s", x->url, x->volid);
+	if (api_task_start(c, "download", "", what, transfer_start, x) == NULL)
+		mem_free(x);
+}
+
+SDEF(def_upload, storage_upload_request, route_upload, true, 0,
+     "/storage/{storage}", "Datastore.AllocateTemplate");
+SDEF(def_download, storage_upload_request, route_download, true, 0,
+     "/storage/{storage}", "Datastore.AllocateTemplate");
+
+const struct api_route api_storage_transfer_routes[] = {
+        {API_POST, "/nodes/{node}/storage/{storage}/upload", &def_upload},
+        {API_POST, "/nodes/{node}/storage/{storage}/download-url",
+         &def_download},
+};
+const size_t api_storage_transfer_nroutes =
+        CAIRN_ARRAY_SIZE(api_storage_transfer_routes);

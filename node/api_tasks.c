@@ -27,6 +27,11 @@ struct api_task {
 	struct task_log *log;
 	uv_timer_t timer;
 	bool has_timer, is_op_running, is_done;
+	/* the worker: started once the row is written; busy while its
+	 * work runs on a pool (the task is not freed under it) */
+	void (*start)(struct api_task *t);
+	void *data;
+	bool is_busy;
 	/* the test worker */
 	unsigned remaining;
 	bool fail;
@@ -138,7 +143,7 @@ static void task_free_cb(uv_handle_t *h)
 
 static void task_maybe_free(struct api_task *t)
 {
-	if (!t->is_done || t->is_op_running)
+	if (!t->is_done || t->is_op_running || t->is_busy)
 		return;
 	list_remove(&t->link);
 	if (t->log != NULL)
@@ -247,6 +252,56 @@ static void on_sleep_tick(uv_timer_t *timer)
 	t->remaining--;
 }
 
+static void sleep_start(struct api_task *t)
+{
+	uv_timer_start(&t->timer, on_sleep_tick, 0, 1000);
+}
+
+/* --------------------------------------------- for other workers */
+
+void api_task_log(struct api_task *t, const char *fmt, ...)
+{
+	char line[4096];
+	va_list ap;
+
+	if (t->log == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	task_log_append(t->log, "%s", line);
+}
+
+void api_task_end(struct api_task *t, const char *error)
+{
+	t->is_busy = false;
+	if (t->is_done) { /* the node stopped meanwhile */
+		task_maybe_free(t);
+		return;
+	}
+	task_end(t, error);
+}
+
+void api_task_set_busy(struct api_task *t, bool is_busy)
+{
+	t->is_busy = is_busy;
+}
+
+void *api_task_data(const struct api_task *t)
+{
+	return t->data;
+}
+
+struct node_api *api_task_api(const struct api_task *t)
+{
+	return t->a;
+}
+
+const char *api_task_aborted_by(const struct api_task *t)
+{
+	return t->aborted_by[0] != '\0' ? t->aborted_by : NULL;
+}
+
 /* A call waiting for its task's row. */
 struct start_ctx {
 	struct api_call *c;
@@ -276,13 +331,14 @@ static void registered(struct sql_op *q, int status)
 		task_end(t, "interrupted: the node is stopping");
 		return;
 	}
-	uv_timer_start(&t->timer, on_sleep_tick, 0, 1000);
+	t->start(t);
 }
 
 /* Makes the task, its log (first line: what it does) and its row; the
  * call answers the UPID once the row is written. */
-static struct api_task *task_start(struct api_call *c, const char *type,
-                                   const char *id, const char *what)
+struct api_task *api_task_start(struct api_call *c, const char *type,
+                                const char *id, const char *what,
+                                void (*start)(struct api_task *t), void *data)
 {
 	struct node_api *a = c->a;
 	struct api_task *t;
@@ -312,6 +368,8 @@ static struct api_task *task_start(struct api_call *c, const char *type,
 		return NULL;
 	}
 	t->a = a;
+	t->start = start;
+	t->data = data;
 	snprintf(t->u.node, sizeof t->u.node, "%s", self_name(a));
 	t->u.pid = task_next_pid(&a->task_pid);
 	t->u.pstart = a->task_pstart;
@@ -504,8 +562,8 @@ void api_tasks_stop(struct node_api *a)
 		        CAIRN_CONTAINER_OF(l, struct api_task, link);
 
 		next = l->next;
-		if (t->is_done)
-			continue;
+		if (t->is_done || t->is_busy)
+			continue; /* a busy one ends when its work returns */
 		uv_timer_stop(&t->timer);
 		if (t->log != NULL)
 			task_log_close(t->log);
@@ -877,8 +935,10 @@ static void abort_then(struct api_call *c, const struct db_rows *rows)
 		snprintf(t->aborted_by, sizeof t->aborted_by, "%s",
 		         c->principal);
 		task_log_append(t->log, "received abort from %s", c->principal);
-		/* The worker ends at its next step. */
-		uv_timer_start(&t->timer, on_sleep_tick, 0, 1000);
+		/* The test worker ends at its next step; others look at
+		 * api_task_aborted between steps. */
+		if (t->start == sleep_start)
+			uv_timer_start(&t->timer, on_sleep_tick, 0, 1000);
 	}
 	api_reply_json(c, json_null());
 }
@@ -910,7 +970,7 @@ static void route_test_sleep(struct api_call *c)
 	snprintf(what, sizeof what, "test task: sleep %u s%s",
 	         r->has_seconds ? r->seconds : 5,
 	         r->has_fail && r->fail ? ", then fail" : "");
-	t = task_start(c, "cairntest", id, what);
+	t = api_task_start(c, "cairntest", id, what, sleep_start, NULL);
 	if (t == NULL)
 		return;
 	t->remaining = r->has_seconds ? r->seconds : 5;

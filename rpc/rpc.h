@@ -717,4 +717,11 @@ int rpc_unary(uv_loop_t *loop, struct rpc_tls_ctx *ctx, const char *address,
               const char *method, const void *payload, size_t len,
               unsigned timeout_ms, rpc_unary_cb cb, void *data, struct err *e);
 
+/* The checksum of a file as lowercase hex (out: 129 bytes suffice) with
+ * Proxmox's checksum-algorithm names: md5, sha1, sha224, sha256, sha384,
+ * sha512 (-EINVAL for others). Reads the whole file: call it from a
+ * worker thread. */
+int rpc_file_digest_hex(const char *path, const char *algorithm, char *out,
+                        size_t size, struct err *e);
+
 #endif /* CAIRN_RPC_H */

@@ -373,3 +373,57 @@ err_after_parse:
 	OPENSSL_cleanse(expected, sizeof expected);
 	return rv;
 }
+
+/* ------------------------------------------------------------------------
+ * File checksums (uploads and downloads: Proxmox's checksum-algorithm). */
+
+int rpc_file_digest_hex(const char *path, const char *algorithm, char *out,
+                        size_t size, struct err *e)
+{
+	static const char *const names[] = {"md5",    "sha1",   "sha224",
+	                                    "sha256", "sha384", "sha512"};
+	unsigned char buf[65536], md[EVP_MAX_MD_SIZE];
+	const EVP_MD *type = NULL;
+	EVP_MD_CTX *ctx = NULL;
+	unsigned mdlen = 0, i;
+	size_t n;
+	FILE *f = NULL;
+	int rv = 0;
+
+	for (i = 0; i < sizeof names / sizeof names[0]; i++) {
+		if (algorithm != NULL && strcmp(algorithm, names[i]) == 0)
+			type = EVP_get_digestbyname(names[i]);
+	}
+	if (type == NULL)
+		return err_set(e, -EINVAL,
+		               "checksum-algorithm: one of md5, sha1, sha224, "
+		               "sha256, sha384, sha512");
+	f = fopen(path, "rbe");
+	if (f == NULL)
+		return err_set(e, -errno, "%s: %s", path, strerror(errno));
+	ctx = EVP_MD_CTX_new();
+	if (ctx == NULL || EVP_DigestInit_ex(ctx, type, NULL) != 1) {
+		rv = err_set(e, -ENOMEM, "out of memory");
+		goto out;
+	}
+	while ((n = fread(buf, 1, sizeof buf, f)) > 0) {
+		if (EVP_DigestUpdate(ctx, buf, n) != 1) {
+			rv = err_set(e, -EIO, "digest failed");
+			goto out;
+		}
+	}
+	if (ferror(f)) {
+		rv = err_set(e, -EIO, "%s: read error", path);
+		goto out;
+	}
+	if (EVP_DigestFinal_ex(ctx, md, &mdlen) != 1 || size < 2 * mdlen + 1) {
+		rv = err_set(e, -EIO, "digest failed");
+		goto out;
+	}
+	for (i = 0; i < mdlen; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+out:
+	EVP_MD_CTX_free(ctx);
+	fclose(f);
+	return rv;
+}

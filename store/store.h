@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include "store/dir.h"
+#include "store/run.h"
 #include "store/volid.h"
 
 /* "librados X.Y.Z, librbd X.Y.Z" into out, for `--version` output. */

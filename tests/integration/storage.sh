@@ -130,6 +130,65 @@ rc=$?
 check "cairn storage add with a bad path fails, naming it (exit $rc: $(tail -n 1 "$dir/err"))" \
 	bash -c "[ $rc = 1 ] && grep -q 'path:' '$dir/err'"
 
+# ---- uploads and downloads (tasks)
+task_ends() {
+	local n=$1 upid=$2
+	req "$n" GET "/nodes/n1/tasks/$(esc "$upid")/status" >/dev/null
+	jq_true '.data.status == "stopped"' "$dir/body"
+}
+head -c 300000 /dev/urandom >"$dir/img.iso"
+sum=$(sha256sum "$dir/img.iso" | cut -d' ' -f1)
+upid=$(req 2 POST /nodes/n1/storage/local/upload -F content=iso \
+	-F "checksum=$sum" -F checksum-algorithm=sha256 \
+	-F "filename=@$dir/img.iso;filename=test.iso" | jq -r .data)
+check "POST .../upload (multipart, through n2) answers a UPID ($upid)" \
+	bash -c "[[ '$upid' =~ ^UPID:n1:.*:imgcopy::root@pam!t:$ ]]"
+check "the upload task ends" wait_for 10 task_ends 3 "$upid"
+check "... OK, its checksum verified" jq_true '.data.exitstatus == "OK"' "$dir/body"
+check "... and the file is in n1's local iso dir, byte for byte" \
+	cmp -s "$dir/img.iso" "$dir/n1/local/template/iso/test.iso"
+json=$(req 3 GET '/nodes/n1/storage/local/content?content=iso')
+check "it is listed as local:iso/test.iso" \
+	jq_true '[.data[] | select(.volid == "local:iso/test.iso" and .size == 300000 and .content == "iso")] | length == 1' <<<"$json"
+upid=$(req 1 POST /nodes/n1/storage/local/upload -F content=iso \
+	-F checksum=0000 -F checksum-algorithm=sha256 \
+	-F "filename=@$dir/img.iso;filename=bad.iso" | jq -r .data)
+wait_for 10 task_ends 1 "$upid"
+check "a wrong checksum fails the task, saying so ($(jq -c .data.exitstatus "$dir/body"))" \
+	jq_true '.data.exitstatus | test("checksum mismatch")' "$dir/body"
+check "... and leaves no file" test ! -e "$dir/n1/local/template/iso/bad.iso"
+upid=$(req 1 POST /nodes/n1/storage/local/upload -F content=iso \
+	-F "filename=@$dir/img.iso;filename=test.iso" | jq -r .data)
+wait_for 10 task_ends 1 "$upid"
+check "uploading over an existing file fails: already exists" \
+	jq_true '.data.exitstatus | test("already exists")' "$dir/body"
+head -c 1100000 /dev/zero >"$dir/big.iso"
+req 1 POST /nodes/n1/storage/local/upload -F content=iso -F "filename=@$dir/big.iso;filename=big.iso" >/dev/null
+check "an upload above the 1 MiB body limit is refused (413)" code_is 413
+req 1 POST /nodes/n1/storage/local/upload -F content=vztmpl -F "filename=@$dir/img.iso;filename=../x.tar.gz" >/dev/null
+check "a file name with a path is 400" code_is 400
+
+port=$((base + 40))
+(cd "$dir" && exec python3 -m http.server "$port" --bind 127.0.0.1 >/dev/null 2>&1) &
+http_pid=$!
+trap 'kill "$http_pid" 2>/dev/null; lo_cleanup' EXIT
+wait_for 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port" 2>/dev/null
+upid=$(req 3 POST /nodes/n1/storage/local/download-url --data-urlencode content=iso \
+	--data-urlencode "url=http://127.0.0.1:$port/img.iso" --data-urlencode filename=fetched.iso \
+	--data-urlencode "checksum=$sum" --data-urlencode checksum-algorithm=sha256 | jq -r .data)
+check "POST .../download-url answers a download task ($upid)" \
+	bash -c "[[ '$upid' =~ :download:: ]]"
+wait_for 20 task_ends 1 "$upid"
+check "... which fetches the file and checks it ($(jq -c .data.exitstatus "$dir/body"))" \
+	bash -c "jq -e '.data.exitstatus == \"OK\"' '$dir/body' >/dev/null && cmp -s '$dir/img.iso' '$dir/n1/local/template/iso/fetched.iso'"
+upid=$(req 3 POST /nodes/n1/storage/local/download-url --data-urlencode content=iso \
+	--data-urlencode "url=http://127.0.0.1:$port/missing.iso" --data-urlencode filename=missing.iso | jq -r .data)
+wait_for 20 task_ends 1 "$upid"
+check "a URL that 404s fails the task, saying why ($(jq -c .data.exitstatus "$dir/body"))" \
+	jq_true '.data.exitstatus | test("download failed")' "$dir/body"
+kill "$http_pid" 2>/dev/null
+wait "$http_pid" 2>/dev/null
+
 # ---- /cluster/resources
 res_storage() {
 	req "$1" GET '/cluster/resources?type=storage' >/dev/null
