@@ -1000,6 +1000,41 @@ static int storage_command(int argc, char **argv)
 	} else if (!strcmp(sub, "remove") && npos == 1) {
 		method = "DELETE";
 		snprintf(path, sizeof path, "/storage/%s", pos[0]);
+	} else if (!strcmp(sub, "download") && npos == 3) {
+		/* download STORAGE CONTENT URL --filename NAME: a task,
+		 * followed to its end. */
+		char *fargv[2], upid[600];
+		json_t *d = NULL;
+
+		if (node == NULL) {
+			rv = local_node(self, sizeof self);
+			if (rv != 0)
+				goto out;
+			node = self;
+		}
+		form_add(&form, "content", pos[1]);
+		form_add(&form, "url", pos[2]);
+		if (strstr((const char *)form.data, "filename=") == NULL) {
+			const char *slash = strrchr(pos[2], '/');
+
+			form_add(&form, "filename",
+			         slash != NULL ? slash + 1 : pos[2]);
+		}
+		buf_append(&form, "", 1);
+		snprintf(path, sizeof path, "/nodes/%s/storage/%s/download-url",
+		         node, pos[0]);
+		rv = api_call("POST", path, (const char *)form.data, &d);
+		if (rv == 0) {
+			snprintf(upid, sizeof upid, "%s",
+			         json_string_value(d) != NULL
+			                 ? json_string_value(d)
+			                 : "");
+			fargv[0] = "follow";
+			fargv[1] = upid;
+			rv = task_command(2, fargv);
+		}
+		json_decref(d);
+		goto out;
 	} else if ((!strcmp(sub, "status") && npos == 0) ||
 	           (!strcmp(sub, "content") && npos == 1) ||
 	           (!strcmp(sub, "alloc") && npos == 3) ||
@@ -1058,7 +1093,11 @@ static int storage_command(int argc, char **argv)
 		        "[--content C]\n"
 		        "       cairn storage alloc ID VMID SIZE [--format "
 		        "raw|qcow2] [--filename NAME] [--node N]\n"
-		        "       cairn storage free STORAGE:VOLUME [--node N]\n");
+		        "       cairn storage free STORAGE:VOLUME [--node N]\n"
+		        "       cairn storage download STORAGE iso|vztmpl|import "
+		        "URL [--filename NAME]\n"
+		        "                             [--checksum SUM "
+		        "--checksum-algorithm sha256] [--node N]\n");
 		rv = EXIT_USAGE;
 		goto out;
 	}
