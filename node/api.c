@@ -443,6 +443,8 @@ static void snap_free(struct view_snap *v)
 	if (v == NULL)
 		return;
 	mem_free(v->guests);
+	if (v->storage != NULL) /* rbd keys */
+		explicit_bzero(v->storage, v->nstorage * sizeof *v->storage);
 	mem_free(v->storage);
 	mem_free(v->fingerprints);
 	api_access_snap_free(v);
@@ -536,6 +538,26 @@ static int load_run(struct db_client *client, struct db_op *op, struct err *e)
 		          db_rows_at(&rows, i, 6));
 		text_copy(st->digest, sizeof st->digest,
 		          db_rows_at(&rows, i, 7));
+	}
+	db_rows_free(&rows);
+
+	rv = db_query(client,
+	              "SELECT substr(name, 17), value FROM cluster_secrets "
+	              "WHERE name LIKE 'storage_keyring:%'",
+	              NULL, 0, &rows, e);
+	if (rv != 0)
+		goto fail;
+	for (i = 0; i < rows.nrows; i++) {
+		char id[65];
+		size_t k;
+
+		text_copy(id, sizeof id, db_rows_at(&rows, i, 0));
+		for (k = 0; k < v->nstorage; k++) {
+			if (strcmp(v->storage[k].id, id) == 0)
+				text_copy(v->storage[k].secret,
+				          sizeof v->storage[k].secret,
+				          db_rows_at(&rows, i, 1));
+		}
 	}
 	db_rows_free(&rows);
 

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "node/api_internal.h"
@@ -256,14 +257,37 @@ static void storage_create_write(struct api_call *c)
 	api_write_text(w, st, text);
 	free(text);
 	if (q->keyring != NULL) {
-		/* The key is a secret: kept apart, never shown back. */
+		/* The key is a secret: kept apart, never shown back. A
+		 * keyring file's text ("[client.x] key = ...") or the key. */
+		const char *k = strstr(q->keyring, "key");
+		char key[256];
+		size_t n;
+
+		if (k != NULL && (k = strchr(k, '=')) != NULL)
+			k++;
+		else
+			k = q->keyring;
+		k += strspn(k, " \t");
+		n = strspn(k,
+		           "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx"
+		           "yz0123456789+/=");
+		if (n < 16 || n >= sizeof key) {
+			api_write_free(w);
+			api_param_error(c, "keyring",
+			                "a cephx key (base64) or a keyring "
+			                "file's text");
+			return;
+		}
+		memcpy(key, k, n);
+		key[n] = '\0';
 		snprintf(msg, sizeof msg, "storage_keyring:%s", q->storage);
 		st = api_write_add(w,
 		                   "INSERT INTO cluster_secrets (name, value) "
 		                   "VALUES (?, ?) ON CONFLICT (name) DO "
 		                   "UPDATE SET value = excluded.value");
 		api_write_text(w, st, msg);
-		api_write_text(w, st, q->keyring);
+		api_write_text(w, st, key);
+		explicit_bzero(key, sizeof key);
 	}
 	api_write_submit(c, w);
 }
@@ -308,8 +332,14 @@ static void route_storage_create(struct api_call *c)
 		                "an absolute path without '..', ',' or '='");
 		return;
 	}
-	if (strcmp(q->type, "rbd") == 0 && q->pool == NULL) {
-		api_param_error(c, "pool", "property is missing");
+	if (strcmp(q->type, "rbd") == 0 &&
+	    (q->pool == NULL || q->monhost == NULL || q->keyring == NULL)) {
+		api_param_error(c,
+		                q->pool == NULL      ? "pool"
+		                : q->monhost == NULL ? "monhost"
+		                                     : "keyring",
+		                "property is missing (rbd needs pool, monhost "
+		                "and keyring)");
 		return;
 	}
 	if (q->nodes != NULL && !nodes_ok(c, q->nodes, bad, sizeof bad)) {
@@ -451,6 +481,14 @@ struct store_job {
 	struct api_call *c;
 	int (*run)(struct store_job *j, struct err *e);
 	/* inputs */
+	bool is_rbd;
+	struct {
+		char monhost[1024];
+		char pool[96];
+		char username[64];
+		char ns[96];
+		char key[256];
+	} rbd;
 	char root[PATH_MAX_LEN + 1];
 	char storage[65];
 	char volid[1100];
@@ -471,6 +509,7 @@ struct store_job {
 		bool shared, active;
 		uint64_t total, used, avail;
 		char root[PATH_MAX_LEN + 1];
+		struct store_job *rbd; /* rbd: its connection settings */
 	} st[64];
 	size_t nst;
 };
@@ -517,6 +556,47 @@ static void job_submit(struct api_call *c, struct store_job *j)
 	}
 }
 
+/* An rbd storage's connection settings, from its options and key. */
+static int rbd_config(const struct res_storage *s, struct store_job *j)
+{
+	json_t *opts;
+	const char *v;
+	struct err e;
+
+	if (json_parse_bounded(s->options, strlen(s->options),
+	                       sizeof s->options, 4, &opts, &e) != 0)
+		return -EINVAL;
+	j->is_rbd = true;
+	v = json_string_value(json_object_get(opts, "monhost"));
+	snprintf(j->rbd.monhost, sizeof j->rbd.monhost, "%s",
+	         v != NULL ? v : "");
+	v = json_string_value(json_object_get(opts, "pool"));
+	snprintf(j->rbd.pool, sizeof j->rbd.pool, "%s", v != NULL ? v : "rbd");
+	v = json_string_value(json_object_get(opts, "username"));
+	snprintf(j->rbd.username, sizeof j->rbd.username, "%s",
+	         v != NULL ? v : "admin");
+	v = json_string_value(json_object_get(opts, "namespace"));
+	snprintf(j->rbd.ns, sizeof j->rbd.ns, "%s", v != NULL ? v : "");
+	json_decref(opts);
+	snprintf(j->rbd.key, sizeof j->rbd.key, "%s", s->secret);
+	return j->rbd.monhost[0] != '\0' && j->rbd.key[0] != '\0' ? 0 : -EINVAL;
+}
+
+/* On the storage pool: a connection for one piece of work. */
+static int rbd_open(struct store_job *j, struct store_rbd **r, struct err *e)
+{
+	struct store_rbd_config rc = {
+	        .monhost = j->rbd.monhost,
+	        .username = j->rbd.username,
+	        .key = j->rbd.key,
+	        .pool = j->rbd.pool,
+	        .namespace_name = j->rbd.ns,
+	        .timeout_s = 5,
+	};
+
+	return store_rbd_connect(&rc, r, e);
+}
+
 /* The storage of a /nodes/{node}/storage/{storage}/... call, checked: it
  * exists, is enabled here, and is a dir (rbd comes with its backend). */
 static struct store_job *job_for(struct api_call *c, const char *id)
@@ -535,19 +615,20 @@ static struct store_job *job_for(struct api_call *c, const char *id)
 		              self_name(c));
 		return NULL;
 	}
-	if (strcmp(s->type, "dir") != 0) {
-		api_call_fail(c, -ENOTSUP,
-		              "storage '%s' is of type %s: its volumes are not "
-		              "served yet",
-		              id, s->type);
-		return NULL;
-	}
 	j = mem_calloc(1, sizeof *j);
 	if (j == NULL) {
 		api_call_fail(c, -ENOMEM, "out of memory");
 		return NULL;
 	}
-	if (dir_root(c, s, j->root, sizeof j->root) != 0) {
+	if (strcmp(s->type, "rbd") == 0) {
+		if (rbd_config(s, j) != 0) {
+			mem_free(j);
+			api_call_fail(c, -EINVAL,
+			              "storage '%s': no monhost, pool or key",
+			              id);
+			return NULL;
+		}
+	} else if (dir_root(c, s, j->root, sizeof j->root) != 0) {
 		mem_free(j);
 		api_call_fail(c, -EINVAL, "storage '%s' has no path", id);
 		return NULL;
@@ -569,11 +650,25 @@ static int status_run(struct store_job *j, struct err *e)
 		struct stat sb;
 		json_t *row;
 
-		j->st[i].active =
-		        stat(j->st[i].root, &sb) == 0 && S_ISDIR(sb.st_mode) &&
-		        store_dir_status(j->st[i].root, &j->st[i].total,
-		                         &j->st[i].used, &j->st[i].avail,
-		                         e) == 0;
+		if (j->st[i].rbd != NULL) {
+			struct store_rbd *r = NULL;
+
+			j->st[i].active =
+			        rbd_open(j->st[i].rbd, &r, e) == 0 &&
+			        store_rbd_status(r, &j->st[i].total,
+			                         &j->st[i].used,
+			                         &j->st[i].avail, e) == 0;
+			store_rbd_close(r);
+			mem_free(j->st[i].rbd);
+			j->st[i].rbd = NULL;
+		} else {
+			j->st[i].active =
+			        stat(j->st[i].root, &sb) == 0 &&
+			        S_ISDIR(sb.st_mode) &&
+			        store_dir_status(j->st[i].root, &j->st[i].total,
+			                         &j->st[i].used,
+			                         &j->st[i].avail, e) == 0;
+		}
 		row = json_pack("{s:s, s:s, s:s, s:i, s:i, s:i}", "storage",
 		                j->st[i].id, "type", j->st[i].type, "content",
 		                j->st[i].content, "shared",
@@ -649,6 +744,14 @@ static void route_node_storage(struct api_call *c)
 		snprintf(j->st[j->nst].content, sizeof j->st[0].content, "%s",
 		         s->content);
 		j->st[j->nst].shared = s->is_shared;
+		if (strcmp(s->type, "rbd") == 0) {
+			struct store_job *rj = mem_calloc(1, sizeof *rj);
+
+			if (rj != NULL && rbd_config(s, rj) == 0)
+				j->st[j->nst].rbd = rj;
+			else
+				mem_free(rj);
+		}
 		if (strcmp(s->type, "dir") != 0 ||
 		    dir_root(c, s, j->st[j->nst].root, sizeof j->st[0].root) !=
 		            0)
@@ -661,10 +764,52 @@ static void route_node_storage(struct api_call *c)
 
 /* ------------------------------------------------------- content */
 
+struct rbd_rows {
+	json_t *rows;
+	const char *storage;
+	time_t now;
+};
+
+static int rbd_row(void *data, const struct store_rbd_image *img)
+{
+	struct rbd_rows *x = data;
+	char volid[200];
+	unsigned vmid = 0;
+
+	snprintf(volid, sizeof volid, "%s:%s", x->storage, img->name);
+	sscanf(img->name, "%*[a-z]-%u-", &vmid);
+	json_array_append_new(x->rows,
+	                      json_pack("{s:s, s:s, s:I, s:I, s:s, s:I}",
+	                                "volid", volid, "format", "raw", "size",
+	                                (json_int_t)img->size, "vmid",
+	                                (json_int_t)vmid, "content", "images",
+	                                "ctime", (json_int_t)x->now));
+	return 0;
+}
+
 static int list_run(struct store_job *j, struct err *e)
 {
-	return store_dir_list(j->root, j->storage, j->content_mask, j->vmid,
-	                      &j->result, e);
+	struct rbd_rows x = {json_array(), j->storage, time(NULL)};
+	struct store_rbd *r = NULL;
+	int rv;
+
+	if (!j->is_rbd) {
+		json_decref(x.rows);
+		return store_dir_list(j->root, j->storage, j->content_mask,
+		                      j->vmid, &j->result, e);
+	}
+	if (x.rows == NULL)
+		return err_set(e, -ENOMEM, "out of memory");
+	rv = rbd_open(j, &r, e);
+	if (rv == 0 && (j->content_mask & (STORE_CT_IMAGES | STORE_CT_ROOTDIR)))
+		rv = store_rbd_list(r, j->vmid, rbd_row, &x, e);
+	store_rbd_close(r);
+	if (rv != 0) {
+		json_decref(x.rows);
+		return rv;
+	}
+	j->result = x.rows;
+	return 0;
 }
 
 static void route_content_list(struct api_call *c)
@@ -696,6 +841,28 @@ static int alloc_run(struct store_job *j, struct err *e)
 	char volid[1100];
 	int rv;
 
+	if (j->is_rbd) {
+		struct store_rbd *r = NULL;
+		char image[STORE_RBD_NAME_MAX], *dot;
+
+		/* rbd images have no extension: vm-VMID-disk-N */
+		dot = strrchr(j->name, '.');
+		if (dot != NULL)
+			*dot = '\0';
+		rv = rbd_open(j, &r, e);
+		if (rv == 0)
+			rv = store_rbd_alloc(r, j->vmid, j->bytes,
+			                     j->name[0] != '\0' ? j->name
+			                                        : NULL,
+			                     image, sizeof image, e);
+		store_rbd_close(r);
+		if (rv == 0) {
+			snprintf(volid, sizeof volid, "%s:%s", j->storage,
+			         image);
+			j->result = json_string(volid);
+		}
+		return rv;
+	}
 	/* Proxmox's mkdir=1: the path is made when missing. */
 	rv = file_mkdir_p(j->root, 0755, e);
 	if (rv == 0)
@@ -746,6 +913,11 @@ static void route_content_alloc(struct api_call *c)
 		              "storage '%s' does not support content-type "
 		              "'images'",
 		              q->storage);
+		return;
+	}
+	if (j->is_rbd && q->format != NULL && strcmp(q->format, "raw") != 0) {
+		mem_free(j);
+		api_param_error(c, "format", "rbd storage holds raw images");
 		return;
 	}
 	j->vmid = q->vmid;
@@ -828,6 +1000,23 @@ static int info_run(struct store_job *j, struct err *e)
 	uint64_t size;
 	int rv;
 
+	if (j->is_rbd) {
+		struct store_rbd *r = NULL;
+		struct store_rbd_image img;
+
+		rv = store_volid_parse(j->volid, true, &v, e);
+		if (rv == 0)
+			rv = rbd_open(j, &r, e);
+		if (rv == 0)
+			rv = store_rbd_info(r, v.file, &img, e);
+		store_rbd_close(r);
+		if (rv == 0)
+			j->result = json_pack(
+			        "{s:s, s:I, s:I, s:s}", "path", j->volid,
+			        "size", (json_int_t)img.size, "used",
+			        (json_int_t)img.size, "format", "raw");
+		return rv;
+	}
 	rv = store_volid_parse(j->volid, false, &v, e);
 	if (rv == 0)
 		rv = store_dir_path(j->root, &v, path, sizeof path, e);
@@ -843,7 +1032,19 @@ static int info_run(struct store_job *j, struct err *e)
 
 static int free_run(struct store_job *j, struct err *e)
 {
-	return store_dir_free(j->root, j->volid, e);
+	struct store_rbd *r = NULL;
+	struct store_volid v;
+	int rv;
+
+	if (!j->is_rbd)
+		return store_dir_free(j->root, j->volid, e);
+	rv = store_volid_parse(j->volid, true, &v, e);
+	if (rv == 0)
+		rv = rbd_open(j, &r, e);
+	if (rv == 0)
+		rv = store_rbd_free(r, v.file, e);
+	store_rbd_close(r);
+	return rv;
 }
 
 static void volume_op(struct api_call *c,
@@ -863,7 +1064,7 @@ static void volume_op(struct api_call *c,
 		mem_free(j);
 		return;
 	}
-	if (store_volid_parse(j->volid, false, &v, &e) != 0) {
+	if (store_volid_parse(j->volid, j->is_rbd, &v, &e) != 0) {
 		mem_free(j);
 		api_param_error(c, "volume", "%s", e.msg);
 		return;
@@ -936,6 +1137,7 @@ struct storage_poll {
 	size_t n;
 	struct {
 		char root[PATH_MAX_LEN + 1];
+		struct store_job *rbd;
 		struct node_storage_figures f;
 	} st[64];
 };
@@ -948,12 +1150,24 @@ static void poll_work(struct pool_work *w)
 	struct stat sb;
 	size_t i;
 
-	for (i = 0; i < p->n; i++)
+	for (i = 0; i < p->n; i++) {
+		if (p->st[i].rbd != NULL) {
+			struct store_rbd *r = NULL;
+
+			p->st[i].f.active =
+			        rbd_open(p->st[i].rbd, &r, &e) == 0 &&
+			        store_rbd_status(r, &p->st[i].f.total,
+			                         &p->st[i].f.used, &avail,
+			                         &e) == 0;
+			store_rbd_close(r);
+			continue;
+		}
 		p->st[i].f.active =
 		        p->st[i].root[0] != '\0' &&
 		        stat(p->st[i].root, &sb) == 0 && S_ISDIR(sb.st_mode) &&
 		        store_dir_status(p->st[i].root, &p->st[i].f.total,
 		                         &p->st[i].f.used, &avail, &e) == 0;
+	}
 }
 
 static void poll_done(struct pool_work *w, int status)
@@ -969,6 +1183,8 @@ static void poll_done(struct pool_work *w, int status)
 			f[i] = p->st[i].f;
 		node_status_set_storage(a->cluster, f, p->n);
 	}
+	for (i = 0; i < p->n; i++)
+		mem_free(p->st[i].rbd);
 	mem_free(p);
 	api_maybe_stopped(a);
 }
@@ -997,6 +1213,14 @@ void api_storage_poll(struct node_api *a)
 		    !on_node(s, a->cluster->node->config->node_name))
 			continue;
 		snprintf(p->st[p->n].f.id, sizeof p->st[0].f.id, "%s", s->id);
+		if (strcmp(s->type, "rbd") == 0) {
+			struct store_job *rj = mem_calloc(1, sizeof *rj);
+
+			if (rj != NULL && rbd_config(s, rj) == 0)
+				p->st[p->n].rbd = rj;
+			else
+				mem_free(rj);
+		}
 		if (strcmp(s->type, "dir") != 0 ||
 		    dir_root(&fake, s, p->st[p->n].root,
 		             sizeof p->st[0].root) != 0)

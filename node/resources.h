@@ -61,6 +61,7 @@ struct res_storage {
 	char nodes[256];    /* "" for every node, else comma-separated */
 	char options[2048]; /* the backend's own settings, a JSON object */
 	char digest[65];
+	char secret[256]; /* rbd: the cephx key (cluster_secrets); "" none */
 };
 
 struct res_input {

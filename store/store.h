@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include "store/dir.h"
+#include "store/rbd.h"
 #include "store/run.h"
 #include "store/volid.h"
 

@@ -611,6 +611,11 @@ instance_remove() {
 	state_load && old_dir=$DIR
 	mapfile -t cgs < <(cg_find_all)
 
+	# a Ceph cluster of `up --ceph` (deploy/ceph stops its own daemons)
+	if [ -f "$old_dir/.cairn-cluster" ] && [ -d "$old_dir/ceph" ]; then
+		"$CL_TOP/deploy/ceph" --dir "$old_dir/ceph" down >/dev/null 2>&1 ||
+			warn "deploy/ceph down failed for $old_dir/ceph"
+	fi
 	# the agents first, politely, so their logs end cleanly...
 	if [ -f "$old_dir/.cairn-cluster" ]; then
 		for f in "$old_dir"/n*/run/cairnd.pid; do

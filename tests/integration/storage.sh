@@ -48,7 +48,7 @@ check "a path with '..' is 400" code_is 400
 req 1 POST /storage --data-urlencode storage=cx --data-urlencode type=dir --data-urlencode path=/tmp --data-urlencode content=images,bogus >/dev/null
 check "an unknown content type is 400 naming it" \
 	bash -c "[ '$(code)' = 400 ] && jq -e '.errors.content | test(\"bogus\")' '$dir/body' >/dev/null"
-req 1 POST /storage --data-urlencode storage=rb --data-urlencode type=rbd --data-urlencode pool=rbd --data-urlencode content=iso >/dev/null
+req 1 POST /storage --data-urlencode storage=rb --data-urlencode type=rbd --data-urlencode pool=rbd --data-urlencode monhost=127.0.0.1 --data-urlencode keyring=AQBzKxxxxxxxxxxxxxxxxxxxxxxxxxxxx== --data-urlencode content=iso >/dev/null
 check "rbd storage for iso is 400" code_is 400
 json=$(req 1 GET /storage)
 check "... and none of the refused ones exists" \
@@ -186,6 +186,10 @@ upid=$(req 3 POST /nodes/n1/storage/local/download-url --data-urlencode content=
 wait_for 20 task_ends 1 "$upid"
 check "a URL that 404s fails the task, saying why ($(jq -c .data.exitstatus "$dir/body"))" \
 	jq_true '.data.exitstatus | test("download failed")' "$dir/body"
+out=$(cairn_on 2 storage download local iso "http://127.0.0.1:$port/img.iso" --filename cli.iso --node n1)
+rc=$?
+check "cairn storage download follows the task to TASK OK (exit $rc)" \
+	bash -c "[ $rc = 0 ] && grep -qx 'TASK OK' <<<'$out' && cmp -s '$dir/img.iso' '$dir/n1/local/template/iso/cli.iso'"
 kill "$http_pid" 2>/dev/null
 wait "$http_pid" 2>/dev/null
 
