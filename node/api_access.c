@@ -834,8 +834,8 @@ static void hash_submit(struct api_call *c, const char *password,
 	h->then = then;
 	c->ctx = h;
 	c->work.data = c;
-	if (pool_submit(c->a->cluster->node->cpu_pool, &c->work, hash_work,
-	                hash_done) != 0) {
+	if (api_pool_submit(c->a->cluster->node->cpu_pool, &c->work, hash_work,
+	                    hash_done) != 0) {
 		c->ctx = NULL;
 		memset(h, 0, sizeof *h);
 		mem_free(h);

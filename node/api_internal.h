@@ -220,6 +220,13 @@ extern const struct api_route api_storage_transfer_routes[];
 extern const size_t api_storage_transfer_nroutes;
 
 uint64_t api_now_ms(void);
+/* pool_submit, or -ESHUTDOWN when the node already closed the pool (its
+ * stop closes the pools before the API has drained). */
+static inline int api_pool_submit(struct pool *p, struct pool_work *w,
+                                  pool_work_cb work, pool_done_cb done)
+{
+	return p == NULL ? -ESHUTDOWN : pool_submit(p, w, work, done);
+}
 /* A handler's end: rv 0 with c->reply filled, or an error (parameter
  * errors in c->errors make a 400). */
 void api_call_done(struct api_call *c, int rv, struct err *e);
@@ -259,7 +266,8 @@ void api_storage_stop(struct node_api *a);
 struct api_task;
 struct api_task *api_task_start(struct api_call *c, const char *type,
                                 const char *id, const char *what,
-                                void (*start)(struct api_task *t), void *data);
+                                void (*start)(struct api_task *t), void *data,
+                                void (*data_free)(void *data));
 void api_task_log(struct api_task *t, const char *fmt, ...) CAIRN_PRINTF(2, 3);
 void api_task_end(struct api_task *t, const char *error);
 void api_task_set_busy(struct api_task *t, bool is_busy);

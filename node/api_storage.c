@@ -172,19 +172,25 @@ static bool path_ok(const char *p)
 	return true;
 }
 
-/* Checks a comma list of member names. */
+/* Checks a list of member names (',', ';' or spaces between them) and
+ * writes it as Proxmox stores it, comma-separated, into norm (256). */
 static bool nodes_ok(struct api_call *c, const char *list, char *bad,
-                     size_t size)
+                     size_t size, char norm[256])
 {
 	char buf[512], *save = NULL, *n;
+	size_t o = 0;
 
+	norm[0] = '\0';
 	snprintf(buf, sizeof buf, "%s", list);
 	for (n = strtok_r(buf, ",; ", &save); n != NULL;
 	     n = strtok_r(NULL, ",; ", &save)) {
-		if (!node_status_has_member(c->a->cluster, n)) {
+		if (!node_status_has_member(c->a->cluster, n) ||
+		    o + strlen(n) + 2 > 256) {
 			snprintf(bad, size, "%s", n);
 			return false;
 		}
+		o += (size_t)snprintf(norm + o, 256 - o, "%s%s",
+		                      o > 0 ? "," : "", n);
 	}
 	return true;
 }
@@ -218,6 +224,7 @@ static void storage_create_write(struct api_call *c)
 	struct write_ctx *w;
 	struct write_stmt *st;
 	json_t *opts;
+	char nodes_norm[256] = "", bad[128];
 	struct err e;
 
 	store_content_parse(q->content != NULL            ? q->content
@@ -252,17 +259,22 @@ static void storage_create_write(struct api_call *c)
 	api_write_text(w, st, q->type);
 	api_write_text(w, st, content);
 	api_write_int(st, q->has_shared && q->shared);
-	api_write_text(w, st, q->nodes);
+	if (q->nodes != NULL)
+		nodes_ok(c, q->nodes, bad, sizeof bad, nodes_norm);
+	api_write_text(w, st, q->nodes != NULL ? nodes_norm : NULL);
 	api_write_int(st, q->has_disable && q->disable);
 	api_write_text(w, st, text);
 	free(text);
 	if (q->keyring != NULL) {
 		/* The key is a secret: kept apart, never shown back. A
 		 * keyring file's text ("[client.x] key = ...") or the key. */
-		const char *k = strstr(q->keyring, "key");
+		const char *k = strchr(q->keyring, '[') != NULL
+		                        ? strstr(q->keyring, "key")
+		                        : NULL;
 		char key[256];
 		size_t n;
 
+		/* a keyring file: "[client.x]\n\tkey = AQ..." */
 		if (k != NULL && (k = strchr(k, '=')) != NULL)
 			k++;
 		else
@@ -295,7 +307,7 @@ static void storage_create_write(struct api_call *c)
 static void route_storage_create(struct api_call *c)
 {
 	const Cairn__StorageRequest *q = (const void *)c->msg;
-	char bad[128];
+	char bad[128], nodes_norm[256];
 	unsigned mask = 0;
 	struct err e;
 
@@ -342,7 +354,8 @@ static void route_storage_create(struct api_call *c)
 		                "and keyring)");
 		return;
 	}
-	if (q->nodes != NULL && !nodes_ok(c, q->nodes, bad, sizeof bad)) {
+	if (q->nodes != NULL &&
+	    !nodes_ok(c, q->nodes, bad, sizeof bad, nodes_norm)) {
 		api_param_error(c, "nodes", "no such cluster node '%s'", bad);
 		return;
 	}
@@ -362,6 +375,7 @@ static void route_storage_set(struct api_call *c)
 	struct write_ctx *w;
 	struct write_stmt *st;
 	json_t *opts = NULL;
+	char nodes_norm[256] = "";
 	struct err e;
 	bool clear_nodes = false;
 
@@ -393,7 +407,8 @@ static void route_storage_set(struct api_call *c)
 		                "an absolute path without '..', ',' or '='");
 		return;
 	}
-	if (q->nodes != NULL && !nodes_ok(c, q->nodes, bad, sizeof bad)) {
+	if (q->nodes != NULL &&
+	    !nodes_ok(c, q->nodes, bad, sizeof bad, nodes_norm)) {
 		api_param_error(c, "nodes", "no such cluster node '%s'", bad);
 		return;
 	}
@@ -441,7 +456,7 @@ static void route_storage_set(struct api_call *c)
 	else
 		api_write_text(w, st, NULL);
 	api_write_int(st, clear_nodes);
-	api_write_text(w, st, q->nodes);
+	api_write_text(w, st, q->nodes != NULL ? nodes_norm : NULL);
 	if (q->has_disable)
 		api_write_int(st, q->disable);
 	else
@@ -514,6 +529,15 @@ struct store_job {
 	size_t nst;
 };
 
+/* Frees a job that holds an rbd key, wiping the key first. */
+static void rbd_job_free(struct store_job *j)
+{
+	if (j == NULL)
+		return;
+	explicit_bzero(&j->rbd, sizeof j->rbd);
+	mem_free(j);
+}
+
 static void job_work(struct pool_work *w)
 {
 	struct api_call *c = w->data;
@@ -526,7 +550,9 @@ static void job_done(struct pool_work *w, int status)
 {
 	struct api_call *c = w->data;
 	struct store_job *j = c->ctx;
+	struct node_api *a = c->a;
 	json_t *result = j->result;
+	size_t i;
 
 	c->ctx = NULL;
 	j->result = NULL;
@@ -538,9 +564,11 @@ static void job_done(struct pool_work *w, int status)
 		api_reply_json(c, result != NULL ? result : json_null());
 	if (status != 0 || j->rv != 0)
 		json_decref(result);
-	mem_free(j);
-	if (c->a->cluster != NULL && c->a->cluster->feed != NULL)
-		db_feed_poll_soon(c->a->cluster->feed);
+	for (i = 0; i < j->nst; i++)
+		rbd_job_free(j->st[i].rbd); /* left when status_run never ran */
+	rbd_job_free(j);
+	if (a->cluster != NULL && a->cluster->feed != NULL)
+		db_feed_poll_soon(a->cluster->feed);
 }
 
 static void job_submit(struct api_call *c, struct store_job *j)
@@ -548,10 +576,12 @@ static void job_submit(struct api_call *c, struct store_job *j)
 	j->c = c;
 	c->ctx = j;
 	c->work.data = c;
-	if (pool_submit(c->a->cluster->node->storage_pool, &c->work, job_work,
-	                job_done) != 0) {
+	if (api_pool_submit(c->a->cluster->node->storage_pool, &c->work,
+	                    job_work, job_done) != 0) {
 		c->ctx = NULL;
-		mem_free(j);
+		for (size_t i = 0; i < j->nst; i++)
+			rbd_job_free(j->st[i].rbd);
+		rbd_job_free(j);
 		api_call_fail(c, -EBUSY, "the storage pool is busy, retry");
 	}
 }
@@ -659,7 +689,7 @@ static int status_run(struct store_job *j, struct err *e)
 			                         &j->st[i].used,
 			                         &j->st[i].avail, e) == 0;
 			store_rbd_close(r);
-			mem_free(j->st[i].rbd);
+			rbd_job_free(j->st[i].rbd);
 			j->st[i].rbd = NULL;
 		} else {
 			j->st[i].active =
@@ -1108,7 +1138,7 @@ SDEF(def_content_alloc, storage_content_request, route_content_alloc, true, 0,
 SDEF(def_volume_get, storage_volume_request, route_volume_get, true, 0,
      "/storage/{storage}", "Datastore.Audit,Datastore.AllocateSpace");
 SDEF(def_volume_delete, storage_volume_request, route_volume_delete, true, 0,
-     "/storage/{storage}", "Datastore.AllocateSpace");
+     "/storage/{storage}", "Datastore.Allocate");
 
 const struct api_route api_storage_routes[] = {
         {API_GET, "/storage", &def_storages},
@@ -1184,7 +1214,7 @@ static void poll_done(struct pool_work *w, int status)
 		node_status_set_storage(a->cluster, f, p->n);
 	}
 	for (i = 0; i < p->n; i++)
-		mem_free(p->st[i].rbd);
+		rbd_job_free(p->st[i].rbd);
 	mem_free(p);
 	api_maybe_stopped(a);
 }
@@ -1229,8 +1259,10 @@ void api_storage_poll(struct node_api *a)
 	}
 	p->a = a;
 	p->work.data = p;
-	if (pool_submit(a->cluster->node->storage_pool, &p->work, poll_work,
-	                poll_done) != 0) {
+	if (api_pool_submit(a->cluster->node->storage_pool, &p->work, poll_work,
+	                    poll_done) != 0) {
+		for (i = 0; i < p->n; i++)
+			rbd_job_free(p->st[i].rbd);
 		mem_free(p);
 		return;
 	}
@@ -1284,8 +1316,14 @@ static void check_work(struct pool_work *w)
 	struct check_job *j = w->data;
 	char got[80];
 	ssize_t n;
-	int fd = open(j->file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat sb;
+	int fd = open(j->file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 
+	if (fd >= 0 && (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode))) {
+		close(fd);
+		snprintf(j->why, sizeof j->why, "the check file is not there");
+		return;
+	}
 	if (fd < 0) {
 		snprintf(j->why, sizeof j->why, "%.200s: %s", j->file,
 		         strerror(errno));
@@ -1352,8 +1390,8 @@ void node_storage_check(struct node_req *r)
 	snprintf(j->file, sizeof j->file, "%s/%s", q->path, q->name);
 	snprintf(j->nonce, sizeof j->nonce, "%s", q->nonce);
 	j->work.data = j;
-	if (pool_submit(r->node->storage_pool, &j->work, check_work,
-	                check_done) != 0) {
+	if (api_pool_submit(r->node->storage_pool, &j->work, check_work,
+	                    check_done) != 0) {
 		mem_free(j);
 		node_req_fail(r, RPC_STATUS_UNAVAILABLE,
 		              "the storage pool is busy");
@@ -1455,8 +1493,14 @@ static void sc_finish(struct shared_check *sc)
 {
 	sc->is_cleanup = true;
 	sc->work.data = sc;
-	if (pool_submit(sc->c->a->cluster->node->storage_pool, &sc->work,
-	                sc_work, sc_cleaned) != 0)
+	if (sc->c->a->cluster == NULL) {
+		LOG_WARN("storage", "check file left behind (node stopping)",
+		         "path=%s/%s", sc->path, sc->name);
+		sc_cleaned(&sc->work, -ESHUTDOWN);
+		return;
+	}
+	if (api_pool_submit(sc->c->a->cluster->node->storage_pool, &sc->work,
+	                    sc_work, sc_cleaned) != 0)
 		sc_cleaned(&sc->work, -EBUSY);
 }
 
@@ -1571,12 +1615,11 @@ static void shared_check(struct api_call *c, const char *path,
 	for (i = 0; i < sizeof rnd; i++)
 		snprintf(sc->name + strlen(NONCE_PREFIX) + 2 * i, 3, "%02x",
 		         rnd[i]);
-	snprintf(sc->nonce, sizeof sc->nonce, "%s %s",
-	         c->a->cluster->node->config->node_name, sc->name);
+	snprintf(sc->nonce, sizeof sc->nonce, "%s", sc->name);
 	c->ctx = sc;
 	sc->work.data = sc;
-	if (pool_submit(c->a->cluster->node->storage_pool, &sc->work, sc_work,
-	                sc_written) != 0) {
+	if (api_pool_submit(c->a->cluster->node->storage_pool, &sc->work,
+	                    sc_work, sc_written) != 0) {
 		c->ctx = NULL;
 		mem_free(sc);
 		api_call_fail(c, -EBUSY, "the storage pool is busy, retry");
@@ -1639,8 +1682,17 @@ static void transfer_work(struct pool_work *w)
 	}
 	snprintf(dirp, sizeof dirp, "%s", path);
 	*strrchr(dirp, '/') = '\0';
-	snprintf(tmp, sizeof tmp, "%s/.tmp-%d-%s", dirp, (int)getpid(),
-	         strrchr(path, '/') + 1);
+	{
+		unsigned char rnd[8];
+		char hex[17];
+		size_t i;
+
+		rpc_random_bytes(rnd, sizeof rnd, &e);
+		for (i = 0; i < sizeof rnd; i++)
+			snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
+		snprintf(tmp, sizeof tmp, "%s/.tmp-%s-%s", dirp, hex,
+		         strrchr(path, '/') + 1);
+	}
 	if (x->data != NULL) {
 		fd = open(tmp,
 		          O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
@@ -1661,6 +1713,8 @@ static void transfer_work(struct pool_work *w)
 		snprintf(max, sizeof max, "%llu",
 		         (unsigned long long)DOWNLOAD_MAX_BYTES);
 		argv[n++] = "curl";
+		argv[n++] = "-q"; /* no ~/.curlrc */
+		argv[n++] = "--globoff";
 		argv[n++] = "--fail";
 		argv[n++] = "--silent";
 		argv[n++] = "--show-error";
@@ -1728,6 +1782,14 @@ static void transfer_done(struct pool_work *w, int status)
 	mem_free(x);
 }
 
+static void transfer_free(void *data)
+{
+	struct transfer *x = data;
+
+	mem_free(x->data);
+	mem_free(x);
+}
+
 static void transfer_start(struct api_task *t)
 {
 	struct transfer *x = api_task_data(t);
@@ -1737,8 +1799,8 @@ static void transfer_start(struct api_task *t)
 	x->work.data = x;
 	api_task_set_busy(t, true);
 	if (a->cluster == NULL ||
-	    pool_submit(a->cluster->node->storage_pool, &x->work, transfer_work,
-	                transfer_done) != 0) {
+	    api_pool_submit(a->cluster->node->storage_pool, &x->work,
+	                    transfer_work, transfer_done) != 0) {
 		api_task_end(t, "the storage pool is busy");
 		mem_free(x->data);
 		mem_free(x);
@@ -1867,7 +1929,8 @@ static void route_upload(struct api_call *c)
 	x->len = file->len;
 	snprintf(what, sizeof what, "upload of %zu bytes to %s", x->len,
 	         x->volid);
-	if (api_task_start(c, "imgcopy", "", what, transfer_start, x) == NULL) {
+	if (api_task_start(c, "imgcopy", "", what, transfer_start, x,
+	                   transfer_free) == NULL) {
 		mem_free(x->data);
 		mem_free(x);
 	}
@@ -1890,6 +1953,23 @@ static void route_download(struct api_call *c)
 		api_param_error(c, "compression", "not supported by cairn");
 		return;
 	}
+	{
+		/* Proxmox: fetching from the node's network needs more than
+		 * the storage's rights. */
+		char npath[128];
+
+		snprintf(npath, sizeof npath, "/nodes/%s", self_name(c));
+		if (!(api_access_can(c, "/", "Sys.Audit") &&
+		      api_access_can(c, "/", "Sys.Modify")) &&
+		    !api_access_can(c, npath, "Sys.AccessNetwork")) {
+			api_call_fail_http(
+			        c, 403,
+			        "Permission check failed (/, "
+			        "Sys.Audit+Sys.Modify or /nodes/NODE, "
+			        "Sys.AccessNetwork)");
+			return;
+		}
+	}
 	if (api_view_wait(c) || api_view_missing(c))
 		return;
 	x = transfer_new(c, q);
@@ -1898,7 +1978,8 @@ static void route_download(struct api_call *c)
 	snprintf(x->url, sizeof x->url, "%s", q->url);
 	x->verify = !q->has_verify_certificates || q->verify_certificates;
 	snprintf(what, sizeof what, "download of %s to %s", x->url, x->volid);
-	if (api_task_start(c, "download", "", what, transfer_start, x) == NULL)
+	if (api_task_start(c, "download", "", what, transfer_start, x,
+	                   transfer_free) == NULL)
 		mem_free(x);
 }
 

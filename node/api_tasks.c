@@ -31,6 +31,7 @@ struct api_task {
 	 * work runs on a pool (the task is not freed under it) */
 	void (*start)(struct api_task *t);
 	void *data;
+	void (*data_free)(void *data); /* when start never runs */
 	bool is_busy;
 	/* the test worker */
 	unsigned remaining;
@@ -318,6 +319,8 @@ static void registered(struct sql_op *q, int status)
 	t->is_op_running = false;
 	if (status != 0) {
 		/* No row, no task: nobody could ever see it. */
+		if (t->data_free != NULL)
+			t->data_free(t->data);
 		t->is_done = true;
 		task_maybe_free(t);
 		api_call_done(c, status, &q->op.err);
@@ -328,6 +331,8 @@ static void registered(struct sql_op *q, int status)
 	if (t->a->is_stopping) {
 		/* Stopped while registering: it ends at once, as the
 		 * node's other tasks did. */
+		if (t->data_free != NULL)
+			t->data_free(t->data);
 		task_end(t, "interrupted: the node is stopping");
 		return;
 	}
@@ -338,7 +343,8 @@ static void registered(struct sql_op *q, int status)
  * call answers the UPID once the row is written. */
 struct api_task *api_task_start(struct api_call *c, const char *type,
                                 const char *id, const char *what,
-                                void (*start)(struct api_task *t), void *data)
+                                void (*start)(struct api_task *t), void *data,
+                                void (*data_free)(void *data))
 {
 	struct node_api *a = c->a;
 	struct api_task *t;
@@ -370,6 +376,7 @@ struct api_task *api_task_start(struct api_call *c, const char *type,
 	t->a = a;
 	t->start = start;
 	t->data = data;
+	t->data_free = data_free;
 	snprintf(t->u.node, sizeof t->u.node, "%s", self_name(a));
 	t->u.pid = task_next_pid(&a->task_pid);
 	t->u.pstart = a->task_pstart;
@@ -970,7 +977,7 @@ static void route_test_sleep(struct api_call *c)
 	snprintf(what, sizeof what, "test task: sleep %u s%s",
 	         r->has_seconds ? r->seconds : 5,
 	         r->has_fail && r->fail ? ", then fail" : "");
-	t = api_task_start(c, "cairntest", id, what, sleep_start, NULL);
+	t = api_task_start(c, "cairntest", id, what, sleep_start, NULL, NULL);
 	if (t == NULL)
 		return;
 	t->remaining = r->has_seconds ? r->seconds : 5;
