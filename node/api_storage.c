@@ -33,23 +33,6 @@ static const struct res_storage *find_storage(const struct view_snap *v,
 	return NULL;
 }
 
-static bool on_node(const struct res_storage *s, const char *node)
-{
-	size_t len = strlen(node);
-	const char *p = s->nodes;
-
-	if (s->nodes[0] == '\0')
-		return true;
-	while (*p != '\0') {
-		size_t n = strcspn(p, ",");
-
-		if (n == len && memcmp(p, node, len) == 0)
-			return true;
-		p += n + (p[n] == ',');
-	}
-	return false;
-}
-
 static const char *self_name(const struct api_call *c)
 {
 	return c->a->cluster->node->config->node_name;
@@ -639,7 +622,7 @@ static struct store_job *job_for(struct api_call *c, const char *id)
 		api_call_fail(c, -ENOENT, "storage '%s' does not exist", id);
 		return NULL;
 	}
-	if (s->is_disabled || !on_node(s, self_name(c))) {
+	if (s->is_disabled || !res_storage_on_node(s, self_name(c))) {
 		api_call_fail(c, -ENOENT,
 		              "storage '%s' is not available on node '%s'", id,
 		              self_name(c));
@@ -756,11 +739,11 @@ static void route_node_storage(struct api_call *c)
 		char path[160];
 
 		store_content_parse(s->content, &mask, &e);
-		if (!on_node(s, self_name(c)) ||
+		if (!res_storage_on_node(s, self_name(c)) ||
 		    (q->storage != NULL && strcmp(q->storage, s->id) != 0) ||
 		    (want != 0 && (mask & want) == 0) ||
 		    (q->has_enabled && q->enabled && s->is_disabled) ||
-		    (q->target != NULL && !on_node(s, q->target)))
+		    (q->target != NULL && !res_storage_on_node(s, q->target)))
 			continue;
 		if (s->is_disabled)
 			continue;
@@ -1240,7 +1223,8 @@ void api_storage_poll(struct node_api *a)
 		const struct res_storage *s = &v->storage[i];
 
 		if (s->is_disabled ||
-		    !on_node(s, a->cluster->node->config->node_name))
+		    !res_storage_on_node(s,
+		                         a->cluster->node->config->node_name))
 			continue;
 		snprintf(p->st[p->n].f.id, sizeof p->st[0].f.id, "%s", s->id);
 		if (strcmp(s->type, "rbd") == 0) {

@@ -341,7 +341,7 @@ static json_t *guest_row(const struct res_input *in, const struct res_guest *g)
 	return row;
 }
 
-static bool storage_on_node(const struct res_storage *s, const char *node)
+bool res_storage_on_node(const struct res_storage *s, const char *node)
 {
 	size_t len = strlen(node);
 	const char *p = s->nodes;
@@ -422,8 +422,8 @@ json_t *res_build(const struct res_input *in, enum res_filter filter)
 			if (in->storage[i].is_disabled)
 				continue;
 			for (j = 0; j < in->nnodes; j++) {
-				if (!storage_on_node(&in->storage[i],
-				                     in->nodes[j].name))
+				if (!res_storage_on_node(&in->storage[i],
+				                         in->nodes[j].name))
 					continue;
 				if (!append(rows, storage_row(&in->storage[i],
 				                              &in->nodes[j])))

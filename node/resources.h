@@ -64,6 +64,9 @@ struct res_storage {
 	char secret[256]; /* rbd: the cephx key (cluster_secrets); "" none */
 };
 
+/* Is the storage enabled on node (its `nodes` list, "" for every node)? */
+bool res_storage_on_node(const struct res_storage *s, const char *node);
+
 struct res_input {
 	const struct res_guest *guests;
 	size_t nguests;

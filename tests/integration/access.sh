@@ -12,18 +12,6 @@ source "$(dirname "$0")/loopback.sh"
 lo_init access
 # req NODE METHOD PATH [CURL ARGS...]: body on stdout, code in $dir/code,
 # headers in $dir/headers.
-req() {
-	local n=$1 method=$2 path=$3
-	shift 3
-	curl -sS --max-time 15 --cacert "$dir/n1/data/pki/ca.crt" -X "$method" \
-		-D "$dir/headers" -o "$dir/body" -w '%{http_code}' \
-		"$@" "$(url "$n" "$path")" >"$dir/code"
-	cat "$dir/body"
-}
-code() { cat "$dir/code"; }
-status_line() { head -n 1 "$dir/headers" | tr -d '\r'; }
-code_is() { [ "$(code)" = "$1" ]; }
-jq_true() { jq -e "$@" >/dev/null; }
 
 lo_cluster 3 accesstest
 

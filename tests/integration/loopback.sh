@@ -9,6 +9,8 @@
 #                                   creates cluster NAME and the others join
 #   sock I, cairn_on I ARGS..., start_node I, url I PATH
 #
+#   req, code, status_line, code_is, jq_true, esc, ms_since: REST helpers
+#
 # Set CAIRN_KEEP=1 to keep $dir for a post-mortem.
 
 lo_init() {
@@ -64,3 +66,22 @@ lo_cluster() {
 		cairn_on "$i" cluster join "$(cairn_on 1 cluster join-token)" >/dev/null
 	done
 }
+
+# req NODE METHOD PATH [CURL ARGS...]: a REST call (with $AUTH as the
+# Authorization header when set); the body on stdout and in $dir/body, the
+# code in $dir/code, the headers in $dir/headers.
+req() {
+	local n=$1 method=$2 path=$3 auth=()
+	shift 3
+	[ -z "${AUTH:-}" ] || auth=(-H "Authorization: $AUTH")
+	curl -sS --max-time "${REQ_MAX_TIME:-15}" --cacert "$dir/n1/data/pki/ca.crt" \
+		-X "$method" "${auth[@]}" -D "$dir/headers" -o "$dir/body" \
+		-w '%{http_code}' "$@" "$(url "$n" "$path")" >"$dir/code"
+	cat "$dir/body"
+}
+code() { cat "$dir/code"; }
+status_line() { head -n 1 "$dir/headers" | tr -d '\r'; }
+code_is() { [ "$(code)" = "$1" ]; }
+jq_true() { jq -e "$@" >/dev/null; }
+esc() { jq -rn --arg v "$1" '$v|@uri'; }
+ms_since() { echo $((($(date +%s%N) - $1) / 1000000)); }

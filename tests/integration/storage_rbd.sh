@@ -15,22 +15,10 @@ fi
 top=$(cd "$(dirname "$0")/../.." && pwd)
 
 lo_init rbd
+REQ_MAX_TIME=30
 ceph_dir=$dir/ceph
 ceph() { "$top/deploy/ceph" --dir "$ceph_dir" "$@"; }
 trap 'ceph down >/dev/null 2>&1; lo_cleanup' EXIT
-req() {
-	local n=$1 method=$2 path=$3
-	shift 3
-	curl -sS --max-time 30 --cacert "$dir/n1/data/pki/ca.crt" -X "$method" \
-		-H "Authorization: $AUTH" -D "$dir/headers" -o "$dir/body" \
-		-w '%{http_code}' "$@" "$(url "$n" "$path")" >"$dir/code"
-	cat "$dir/body"
-}
-code() { cat "$dir/code"; }
-status_line() { head -n 1 "$dir/headers" | tr -d '\r'; }
-code_is() { [ "$(code)" = "$1" ]; }
-jq_true() { jq -e "$@" >/dev/null; }
-ms_since() { echo $((($(date +%s%N) - $1) / 1000000)); }
 
 t0=$(date +%s%N)
 if ceph up >"$dir/ceph-up.log" 2>&1; then

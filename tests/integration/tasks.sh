@@ -10,19 +10,6 @@ source "$(dirname "$0")/tap.sh"
 source "$(dirname "$0")/loopback.sh"
 
 lo_init tasks
-req() {
-	local n=$1 method=$2 path=$3
-	shift 3
-	curl -sS --max-time 15 --cacert "$dir/n1/data/pki/ca.crt" -X "$method" \
-		-H "Authorization: $AUTH" -D "$dir/headers" -o "$dir/body" \
-		-w '%{http_code}' "$@" "$(url "$n" "$path")" >"$dir/code"
-	cat "$dir/body"
-}
-code() { cat "$dir/code"; }
-status_line() { head -n 1 "$dir/headers" | tr -d '\r'; }
-code_is() { [ "$(code)" = "$1" ]; }
-jq_true() { jq -e "$@" >/dev/null; }
-esc() { jq -rn --arg v "$1" '$v|@uri'; }
 
 lo_cluster 3 tasktest "test_tasks = 1"
 AUTH="PVEAPIToken=root@pam!t=$(cairn_on 1 --output json user token-add root@pam t --privsep 0 | jq -r .value)"
