@@ -459,6 +459,21 @@ static void text_copy(char *out, size_t size, const struct wire_value *v)
 		out[0] = '\0';
 }
 
+int api_query_array(struct db_client *client, const char *sql, size_t elem,
+                    struct db_rows *rows, void **out, struct err *e)
+{
+	int rv = db_query(client, sql, NULL, 0, rows, e);
+
+	if (rv != 0)
+		return rv;
+	*out = mem_calloc(rows->nrows + 1, elem);
+	if (*out == NULL) {
+		db_rows_free(rows);
+		return err_set(e, -ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
 /* On the DB thread: the rows of the view, parsed. */
 static int load_run(struct db_client *client, struct db_op *op, struct err *e)
 {
@@ -478,21 +493,16 @@ static int load_run(struct db_client *client, struct db_op *op, struct err *e)
 	        rows.nrows > 0 ? (uint64_t)db_rows_at(&rows, 0, 0)->integer : 0;
 	db_rows_free(&rows);
 
-	rv = db_query(client,
-	              "SELECT g.vmid, g.type, g.node, g.config, g.lock, "
-	              "CASE WHEN h.sid IS NULL THEN NULL "
-	              "ELSE coalesce(s.state, h.state) END "
-	              "FROM guests g LEFT JOIN ha_resources h "
-	              "ON h.vmid = g.vmid LEFT JOIN ha_state s "
-	              "ON s.sid = h.sid ORDER BY g.vmid",
-	              NULL, 0, &rows, e);
+	rv = api_query_array(client,
+	                     "SELECT g.vmid, g.type, g.node, g.config, g.lock, "
+	                     "CASE WHEN h.sid IS NULL THEN NULL "
+	                     "ELSE coalesce(s.state, h.state) END "
+	                     "FROM guests g LEFT JOIN ha_resources h "
+	                     "ON h.vmid = g.vmid LEFT JOIN ha_state s "
+	                     "ON s.sid = h.sid ORDER BY g.vmid",
+	                     sizeof *v->guests, &rows, (void **)&v->guests, e);
 	if (rv != 0)
 		goto fail;
-	v->guests = mem_calloc(rows.nrows + 1, sizeof *v->guests);
-	if (v->guests == NULL) {
-		rv = err_set(e, -ENOMEM, "out of memory");
-		goto fail;
-	}
 	for (i = 0; i < rows.nrows; i++) {
 		struct res_guest *g = &v->guests[v->nguests];
 		const struct wire_value *cfg = db_rows_at(&rows, i, 3);
@@ -513,17 +523,13 @@ static int load_run(struct db_client *client, struct db_op *op, struct err *e)
 	}
 	db_rows_free(&rows);
 
-	rv = db_query(client,
-	              "SELECT id, type, content, shared, coalesce(nodes, ''), "
-	              "disable, options, digest FROM storage ORDER BY id",
-	              NULL, 0, &rows, e);
+	rv = api_query_array(
+	        client,
+	        "SELECT id, type, content, shared, coalesce(nodes, ''), "
+	        "disable, options, digest FROM storage ORDER BY id",
+	        sizeof *v->storage, &rows, (void **)&v->storage, e);
 	if (rv != 0)
 		goto fail;
-	v->storage = mem_calloc(rows.nrows + 1, sizeof *v->storage);
-	if (v->storage == NULL) {
-		rv = err_set(e, -ENOMEM, "out of memory");
-		goto fail;
-	}
 	for (i = 0; i < rows.nrows; i++) {
 		struct res_storage *st = &v->storage[v->nstorage++];
 
@@ -561,15 +567,11 @@ static int load_run(struct db_client *client, struct db_op *op, struct err *e)
 	}
 	db_rows_free(&rows);
 
-	rv = db_query(client, "SELECT name, cert_fingerprint FROM nodes", NULL,
-	              0, &rows, e);
+	rv = api_query_array(client, "SELECT name, cert_fingerprint FROM nodes",
+	                     sizeof *v->fingerprints, &rows,
+	                     (void **)&v->fingerprints, e);
 	if (rv != 0)
 		goto fail;
-	v->fingerprints = mem_calloc(rows.nrows + 1, sizeof *v->fingerprints);
-	if (v->fingerprints == NULL) {
-		rv = err_set(e, -ENOMEM, "out of memory");
-		goto fail;
-	}
 	for (i = 0; i < rows.nrows; i++) {
 		char fp[RPC_FINGERPRINT_MAX];
 
@@ -988,9 +990,8 @@ static void route_node_status(struct api_call *c)
 		api_call_done(c, e.code, &e);
 		return;
 	}
-	cpu = a->has_sample ? host_cpu_fraction(&a->last_sample, &s) : 0;
-	a->last_sample = s;
-	a->has_sample = true;
+	/* CPU use over the last second, as the status channel measures it. */
+	cpu = node_status_own_cpu(a->cluster);
 	for (i = 0; i < 3; i++)
 		snprintf(load[i], sizeof load[i], "%.2f", s.loadavg[i]);
 	/* Proxmox's "pve-manager/X.Y.Z/hash": the API level we follow. */

@@ -95,18 +95,16 @@ int api_access_load(struct db_client *client, struct view_snap *v,
 	uint64_t i;
 	int rv;
 
-	rv = db_query(client,
-	              "SELECT u.userid, u.enable, u.expire, u.password_hash, "
-	              "u.firstname, u.lastname, u.email, u.comment, "
-	              "(SELECT group_concat(groupid) FROM group_members g "
-	              "WHERE g.userid = u.userid) FROM users u ORDER BY "
-	              "u.userid",
-	              NULL, 0, &rows, e);
+	rv = api_query_array(
+	        client,
+	        "SELECT u.userid, u.enable, u.expire, u.password_hash, "
+	        "u.firstname, u.lastname, u.email, u.comment, "
+	        "(SELECT group_concat(groupid) FROM group_members g "
+	        "WHERE g.userid = u.userid) FROM users u ORDER BY "
+	        "u.userid",
+	        sizeof *va->users, &rows, (void **)&va->users, e);
 	if (rv != 0)
 		return rv;
-	va->users = mem_calloc(rows.nrows + 1, sizeof *va->users);
-	if (va->users == NULL)
-		goto oom;
 	for (i = 0; i < rows.nrows; i++) {
 		struct api_user *u = &va->users[va->nusers++];
 
@@ -122,15 +120,13 @@ int api_access_load(struct db_client *client, struct view_snap *v,
 	}
 	db_rows_free(&rows);
 
-	rv = db_query(client,
-	              "SELECT userid, tokenid, digest, privsep, expire, "
-	              "comment FROM tokens ORDER BY userid, tokenid",
-	              NULL, 0, &rows, e);
+	rv = api_query_array(client,
+	                     "SELECT userid, tokenid, digest, privsep, expire, "
+	                     "comment FROM tokens ORDER BY userid, tokenid",
+	                     sizeof *va->tokens, &rows, (void **)&va->tokens,
+	                     e);
 	if (rv != 0)
 		return rv;
-	va->tokens = mem_calloc(rows.nrows + 1, sizeof *va->tokens);
-	if (va->tokens == NULL)
-		goto oom;
 	for (i = 0; i < rows.nrows; i++) {
 		struct api_token *t = &va->tokens[va->ntokens++];
 
@@ -144,15 +140,13 @@ int api_access_load(struct db_client *client, struct view_snap *v,
 	}
 	db_rows_free(&rows);
 
-	rv = db_query(client,
-	              "SELECT path, ugid_type, ugid, roleid, propagate FROM "
-	              "acl ORDER BY path, ugid_type, ugid, roleid",
-	              NULL, 0, &rows, e);
+	rv = api_query_array(
+	        client,
+	        "SELECT path, ugid_type, ugid, roleid, propagate FROM "
+	        "acl ORDER BY path, ugid_type, ugid, roleid",
+	        sizeof *va->acl, &rows, (void **)&va->acl, e);
 	if (rv != 0)
 		return rv;
-	va->acl = mem_calloc(rows.nrows + 1, sizeof *va->acl);
-	if (va->acl == NULL)
-		goto oom;
 	for (i = 0; i < rows.nrows; i++) {
 		struct acl_entry *a = &va->acl[va->nacl++];
 		char type[8];
@@ -168,15 +162,13 @@ int api_access_load(struct db_client *client, struct view_snap *v,
 	}
 	db_rows_free(&rows);
 
-	rv = db_query(client,
-	              "SELECT roleid, privs FROM roles WHERE special = 0 "
-	              "ORDER BY roleid",
-	              NULL, 0, &rows, e);
+	rv = api_query_array(
+	        client,
+	        "SELECT roleid, privs FROM roles WHERE special = 0 "
+	        "ORDER BY roleid",
+	        sizeof *va->roles, &rows, (void **)&va->roles, e);
 	if (rv != 0)
 		return rv;
-	va->roles = mem_calloc(rows.nrows + 1, sizeof *va->roles);
-	if (va->roles == NULL)
-		goto oom;
 	for (i = 0; i < rows.nrows; i++) {
 		struct acl_role *r = &va->roles[va->nroles];
 		char privs[ACL_PRIVS_TEXT_MAX];
@@ -189,13 +181,11 @@ int api_access_load(struct db_client *client, struct view_snap *v,
 	}
 	db_rows_free(&rows);
 
-	rv = db_query(client, "SELECT groupid, userid FROM group_members", NULL,
-	              0, &rows, e);
+	rv = api_query_array(
+	        client, "SELECT groupid, userid FROM group_members",
+	        sizeof *va->members, &rows, (void **)&va->members, e);
 	if (rv != 0)
 		return rv;
-	va->members = mem_calloc(rows.nrows + 1, sizeof *va->members);
-	if (va->members == NULL)
-		goto oom;
 	for (i = 0; i < rows.nrows; i++) {
 		struct acl_group_member *m = &va->members[va->nmembers++];
 
@@ -215,9 +205,6 @@ int api_access_load(struct db_client *client, struct view_snap *v,
 	rv = load_keys(va, &rows, e);
 	db_rows_free(&rows);
 	return rv;
-oom:
-	db_rows_free(&rows);
-	return err_set(e, -ENOMEM, "out of memory");
 }
 
 void api_access_snap_free(struct view_snap *v)

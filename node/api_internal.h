@@ -103,8 +103,6 @@ struct node_api {
 	unsigned nconns;
 	unsigned ncalls; /* api_calls not yet freed */
 	void (*stopped_cb)(struct node_cluster *c);
-	struct host_stat last_sample; /* for CPU use between two requests */
-	bool has_sample;
 	/* the view: DB rows, reloaded when the revision moves */
 	uint64_t known_revision; /* the newest the feed told us of */
 	struct view_snap *snap;  /* NULL until the first load */
@@ -318,6 +316,12 @@ void api_write_submit(struct api_call *c, struct write_ctx *w);
 /* Sets a parameter error and fails c with 400. */
 void api_param_error(struct api_call *c, const char *name, const char *fmt, ...)
         CAIRN_PRINTF(3, 4);
+
+/* On the DB thread: runs sql into rows and allocates *out, room for one
+ * element of elem bytes per row (zeroed, one more so it is never empty);
+ * the caller fills it and frees rows. */
+int api_query_array(struct db_client *client, const char *sql, size_t elem,
+                    struct db_rows *rows, void **out, struct err *e);
 
 /* node/api_access.c */
 /* Authenticates c and checks its route's permission: true when it may go

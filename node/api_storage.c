@@ -40,7 +40,7 @@ static const char *self_name(const struct api_call *c)
 
 /* The directory of a dir storage on this node: `local` lives in the
  * node's local_dir; the others in their `path`. */
-static int dir_root(const struct api_call *c, const struct res_storage *s,
+static int dir_root(const struct node_config *cfg, const struct res_storage *s,
                     char *out, size_t size)
 {
 	json_t *opts;
@@ -49,8 +49,7 @@ static int dir_root(const struct api_call *c, const struct res_storage *s,
 	int rv = 0;
 
 	if (strcmp(s->id, "local") == 0) {
-		snprintf(out, size, "%s",
-		         c->a->cluster->node->config->local_dir);
+		snprintf(out, size, "%s", cfg->local_dir);
 		return 0;
 	}
 	if (json_parse_bounded(s->options, strlen(s->options),
@@ -641,7 +640,8 @@ static struct store_job *job_for(struct api_call *c, const char *id)
 			              id);
 			return NULL;
 		}
-	} else if (dir_root(c, s, j->root, sizeof j->root) != 0) {
+	} else if (dir_root(c->a->cluster->node->config, s, j->root,
+	                    sizeof j->root) != 0) {
 		mem_free(j);
 		api_call_fail(c, -EINVAL, "storage '%s' has no path", id);
 		return NULL;
@@ -766,8 +766,8 @@ static void route_node_storage(struct api_call *c)
 				mem_free(rj);
 		}
 		if (strcmp(s->type, "dir") != 0 ||
-		    dir_root(c, s, j->st[j->nst].root, sizeof j->st[0].root) !=
-		            0)
+		    dir_root(c->a->cluster->node->config, s, j->st[j->nst].root,
+		             sizeof j->st[0].root) != 0)
 			j->st[j->nst].root[0] = '\0';
 		j->nst++;
 	}
@@ -1208,7 +1208,6 @@ void api_storage_poll(struct node_api *a)
 {
 	const struct view_snap *v = a->snap;
 	struct storage_poll *p;
-	struct api_call fake;
 	size_t i;
 
 	if (a->is_storage_polling || a->is_stopping || a->cluster == NULL ||
@@ -1217,8 +1216,6 @@ void api_storage_poll(struct node_api *a)
 	p = mem_calloc(1, sizeof *p);
 	if (p == NULL)
 		return;
-	memset(&fake, 0, sizeof fake);
-	fake.a = a;
 	for (i = 0; i < v->nstorage && p->n < CAIRN_ARRAY_SIZE(p->st); i++) {
 		const struct res_storage *s = &v->storage[i];
 
@@ -1236,7 +1233,7 @@ void api_storage_poll(struct node_api *a)
 				mem_free(rj);
 		}
 		if (strcmp(s->type, "dir") != 0 ||
-		    dir_root(&fake, s, p->st[p->n].root,
+		    dir_root(a->cluster->node->config, s, p->st[p->n].root,
 		             sizeof p->st[0].root) != 0)
 			p->st[p->n].root[0] = '\0';
 		p->n++;

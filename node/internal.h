@@ -158,6 +158,8 @@ struct res_node; /* node/resources.h */
 size_t node_status_res_nodes(struct node_cluster *c, struct res_node *out,
                              size_t max, uint64_t *generation,
                              uint64_t *online_mask);
+/* This node's CPU use over the last second (0 until measured). */
+double node_status_own_cpu(const struct node_cluster *c);
 /* Our storages' figures, pushed with the node's (/cluster/resources). */
 struct node_storage_figures {
 	char id[65];

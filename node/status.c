@@ -928,3 +928,10 @@ void node_status_set_storage(struct node_cluster *c,
 	s->own.storage = n > 0 ? s->storage_ptrs : NULL;
 	s->generation++;
 }
+
+double node_status_own_cpu(const struct node_cluster *c)
+{
+	const struct node_status *s = c != NULL ? c->status : NULL;
+
+	return s != NULL && s->has_sample ? s->own.cpu : 0;
+}
