@@ -258,9 +258,25 @@ static const char migration_2_sql[] =
         " value TEXT NOT NULL"
         ");";
 
+/* Migration 3: storage-level fencing (DESIGN.md §7). Each node records the
+ * address its RADOS client shows the OSDs on each rbd storage (what another
+ * node blocklists to fence it: the bare IP, so that its guests' own
+ * clients are fenced too); fenced_at is set while it is blocklisted. */
+static const char migration_3_sql[] =
+        "CREATE TABLE storage_clients ("
+        " storage TEXT NOT NULL,"
+        " node TEXT NOT NULL,"
+        " addr TEXT NOT NULL CHECK (length(addr) BETWEEN 1 AND 127),"
+        " updated_at INTEGER NOT NULL,"
+        " fenced_at INTEGER,"
+        " fenced_by TEXT,"
+        " PRIMARY KEY (storage, node)"
+        ");";
+
 const struct db_migration db_migrations[] = {
         {1, "initial", migration_1_sql},
         {2, "join tokens, revocations, secrets", migration_2_sql},
+        {3, "storage clients for fencing", migration_3_sql},
 };
 const unsigned db_migrations_count = CAIRN_ARRAY_SIZE(db_migrations);
 

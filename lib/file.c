@@ -1,4 +1,5 @@
-/* Small file helpers: the data-dir lock, mkdir -p, bounded whole-file reads. */
+/* Small file helpers: the data-dir lock, mkdir -p, bounded whole-file
+ * reads, new files that appear whole or not at all. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -6,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -123,4 +125,108 @@ int file_read_all(const char *path, size_t max, struct buf *out, struct err *e)
 	}
 	close(fd);
 	return rv;
+}
+
+/* ------------------------------------------------------------------------
+ * New files that appear whole or not at all. */
+
+int file_new_open(struct file_new *f, const char *dir, const char *name,
+                  mode_t mode, unsigned flags, struct err *e)
+{
+	unsigned char rnd[8];
+	char hex[17];
+	struct stat sb;
+	size_t i;
+	int n;
+
+	f->fd = -1;
+	f->tmp[0] = '\0';
+	if (name[0] == '\0' || strchr(name, '/') != NULL)
+		return err_set(e, -EINVAL, "'%s': not a file name", name);
+	n = snprintf(f->path, sizeof f->path, "%s/%s", dir, name);
+	if (n < 0 || (size_t)n >= sizeof f->path)
+		return err_set(e, -ENAMETOOLONG, "%s/%s: name too long", dir,
+		               name);
+	if (lstat(f->path, &sb) == 0)
+		return err_set(e, -EEXIST, "%s: already exists", f->path);
+	if (!(flags & FILE_NEW_NAMED)) {
+		f->fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, mode);
+		if (f->fd >= 0)
+			return 0;
+		/* no O_TMPFILE here: the hidden name */
+		if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
+			return err_sys(e, -errno, "%s", dir);
+	}
+	if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
+		return err_sys(e, -errno, "getrandom");
+	for (i = 0; i < sizeof rnd; i++)
+		snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
+	n = snprintf(f->tmp, sizeof f->tmp, "%s/.tmp-%s-%s", dir, hex, name);
+	if (n < 0 || (size_t)n >= sizeof f->tmp) {
+		f->tmp[0] = '\0';
+		return err_set(e, -ENAMETOOLONG, "%s/%s: name too long", dir,
+		               name);
+	}
+	f->fd = open(f->tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	             mode);
+	if (f->fd < 0) {
+		n = -errno;
+		f->tmp[0] = '\0';
+		return err_sys(e, n, "%s", f->path);
+	}
+	return 0;
+}
+
+int file_new_commit(struct file_new *f, struct err *e)
+{
+	char proc[64], dir[sizeof f->path], *slash;
+	int rv, dfd;
+
+	if (fsync(f->fd) != 0) {
+		rv = err_sys(e, -errno, "sync %s", f->path);
+		goto err_discard;
+	}
+	if (f->tmp[0] != '\0') {
+		rv = link(f->tmp, f->path);
+	} else {
+		/* Naming an O_TMPFILE: AT_EMPTY_PATH needs
+		 * CAP_DAC_READ_SEARCH, /proc/self/fd does not. */
+		rv = linkat(f->fd, "", AT_FDCWD, f->path, AT_EMPTY_PATH);
+		if (rv != 0 && errno != EEXIST) {
+			snprintf(proc, sizeof proc, "/proc/self/fd/%d", f->fd);
+			rv = linkat(AT_FDCWD, proc, AT_FDCWD, f->path,
+			            AT_SYMLINK_FOLLOW);
+		}
+	}
+	if (rv != 0) {
+		rv = errno == EEXIST ? err_set(e, -EEXIST, "%s: already exists",
+		                               f->path)
+		                     : err_sys(e, -errno, "%s", f->path);
+		goto err_discard;
+	}
+	file_new_discard(f); /* the temporary name, the fd */
+	snprintf(dir, sizeof dir, "%s", f->path);
+	slash = strrchr(dir, '/');
+	if (slash != NULL)
+		*slash = '\0';
+	dfd = open(slash != NULL && dir[0] != '\0' ? dir : "/",
+	           O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+	return 0;
+err_discard:
+	file_new_discard(f);
+	return rv;
+}
+
+void file_new_discard(struct file_new *f)
+{
+	if (f->fd >= 0)
+		close(f->fd);
+	f->fd = -1;
+	if (f->tmp[0] != '\0')
+		unlink(f->tmp);
+	f->tmp[0] = '\0';
 }

@@ -724,4 +724,20 @@ int rpc_unary(uv_loop_t *loop, struct rpc_tls_ctx *ctx, const char *address,
 int rpc_file_digest_hex(const char *path, const char *algorithm, char *out,
                         size_t size, struct err *e);
 
+/* The same checksums over bytes that arrive in pieces (a streamed upload).
+ * rpc_digest_new: -EINVAL naming the algorithms for an unknown one,
+ * -ENOMEM. rpc_digest_hex_len: how many hex digits its result has (to
+ * check a caller's checksum before any byte arrives). rpc_digest_final_hex
+ * writes lowercase hex (size >= 129 suffices) once; -EIO if OpenSSL
+ * fails. A digest is used by one thread at a time. */
+struct rpc_digest;
+int rpc_digest_new(const char *algorithm, struct rpc_digest **out,
+                   struct err *e);
+size_t rpc_digest_hex_len(const struct rpc_digest *d);
+int rpc_digest_update(struct rpc_digest *d, const void *data, size_t len,
+                      struct err *e);
+int rpc_digest_final_hex(struct rpc_digest *d, char *out, size_t size,
+                         struct err *e);
+void rpc_digest_free(struct rpc_digest *d); /* NULL: nothing */
+
 #endif /* CAIRN_RPC_H */

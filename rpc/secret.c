@@ -427,3 +427,79 @@ out:
 	fclose(f);
 	return rv;
 }
+
+/* Incremental checksums (cairn.Storage/Upload), with the algorithm names
+ * of rpc_file_digest_hex. */
+struct rpc_digest {
+	EVP_MD_CTX *ctx;
+	size_t md_len;
+	bool is_final;
+};
+
+int rpc_digest_new(const char *algorithm, struct rpc_digest **out,
+                   struct err *e)
+{
+	static const char *const names[] = {"md5",    "sha1",   "sha224",
+	                                    "sha256", "sha384", "sha512"};
+	const EVP_MD *type = NULL;
+	struct rpc_digest *d;
+	size_t i;
+
+	*out = NULL;
+	for (i = 0; i < sizeof names / sizeof names[0]; i++) {
+		if (algorithm != NULL && strcmp(algorithm, names[i]) == 0)
+			type = EVP_get_digestbyname(names[i]);
+	}
+	if (type == NULL)
+		return err_set(e, -EINVAL,
+		               "checksum-algorithm: one of md5, sha1, sha224, "
+		               "sha256, sha384, sha512");
+	d = mem_calloc(1, sizeof *d);
+	if (d == NULL)
+		return err_set(e, -ENOMEM, "out of memory");
+	d->ctx = EVP_MD_CTX_new();
+	if (d->ctx == NULL || EVP_DigestInit_ex(d->ctx, type, NULL) != 1) {
+		rpc_digest_free(d);
+		return err_set(e, -ENOMEM, "out of memory");
+	}
+	d->md_len = (size_t)EVP_MD_size(type);
+	*out = d;
+	return 0;
+}
+
+size_t rpc_digest_hex_len(const struct rpc_digest *d)
+{
+	return 2 * d->md_len;
+}
+
+int rpc_digest_update(struct rpc_digest *d, const void *data, size_t len,
+                      struct err *e)
+{
+	if (d->is_final || EVP_DigestUpdate(d->ctx, data, len) != 1)
+		return err_set(e, -EIO, "digest failed");
+	return 0;
+}
+
+int rpc_digest_final_hex(struct rpc_digest *d, char *out, size_t size,
+                         struct err *e)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned mdlen = 0, i;
+
+	if (d->is_final || size < 2 * d->md_len + 1 ||
+	    EVP_DigestFinal_ex(d->ctx, md, &mdlen) != 1)
+		return err_set(e, -EIO, "digest failed");
+	d->is_final = true;
+	for (i = 0; i < mdlen; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+	out[2 * mdlen] = '\0';
+	return 0;
+}
+
+void rpc_digest_free(struct rpc_digest *d)
+{
+	if (d == NULL)
+		return;
+	EVP_MD_CTX_free(d->ctx);
+	mem_free(d);
+}

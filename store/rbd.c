@@ -252,6 +252,42 @@ out:
 	return rv;
 }
 
+int store_rbd_option_check(const char *option, const char *value, struct err *e)
+{
+	size_t i;
+
+	if (value == NULL)
+		return err_set(e, -EINVAL, "%s: no value", option);
+	if (strcmp(option, "monhost") == 0) {
+		for (i = 0; value[i] != '\0'; i++)
+			if (i + 1 >= STORE_RBD_MONHOST_MAX ||
+			    !isprint((unsigned char)value[i]))
+				break;
+		if (value[0] != '\0' && value[i] == '\0')
+			return 0;
+		return err_set(e, -EINVAL,
+		               "monitor addresses: printable text of 1-%d "
+		               "bytes",
+		               STORE_RBD_MONHOST_MAX - 1);
+	}
+	if (strcmp(option, "namespace") == 0 && value[0] == '\0')
+		return 0;
+	if (strcmp(option, "pool") == 0 || strcmp(option, "namespace") == 0 ||
+	    strcmp(option, "username") == 0) {
+		size_t max = strcmp(option, "username") == 0
+		                     ? USER_MAX
+		                     : STORE_RBD_NAME_MAX;
+
+		if (name_ok(value, max))
+			return 0;
+		return err_set(e, -EINVAL,
+		               "1-%zu of letters, digits, '.', '_', '-', not "
+		               "starting with '.' or '-'",
+		               max - 1);
+	}
+	return err_set(e, -EINVAL, "%s: not an rbd connection setting", option);
+}
+
 static int check_config(const struct store_rbd_config *c, struct err *e)
 {
 	size_t i;
@@ -1187,6 +1223,51 @@ static bool addr_ok(const char *addr)
 		      strchr(".:/[],v", addr[i]) != NULL))
 			return false;
 	return i > 0;
+}
+
+int store_rbd_addr_host(const char *addr, char *out, size_t size, struct err *e)
+{
+	const char *p = addr, *end, *colon;
+	size_t len;
+
+	/* An address vector "[v2:H:P/N,v1:H:P/N]": its first entry. */
+	if (p[0] == '[' &&
+	    (strncmp(p + 1, "v1:", 3) == 0 || strncmp(p + 1, "v2:", 3) == 0 ||
+	     strncmp(p + 1, "any:", 4) == 0))
+		p++;
+	if (strncmp(p, "v1:", 3) == 0 || strncmp(p, "v2:", 3) == 0)
+		p += 3;
+	else if (strncmp(p, "any:", 4) == 0)
+		p += 4;
+	end = p + strcspn(p, ",]/");
+	if (p[0] == '[') { /* [IPv6]:PORT */
+		p++;
+		end = strchr(p, ']');
+		if (end == NULL)
+			return err_set(e, -EINVAL,
+			               "rbd: no host in client address '%s'",
+			               addr);
+	} else {
+		colon = NULL;
+		for (const char *q = p; q < end; q++)
+			if (*q == ':')
+				colon = q;
+		if (colon != NULL)
+			end = colon;
+	}
+	len = (size_t)(end - p);
+	if (len == 0)
+		return err_set(e, -EINVAL,
+		               "rbd: no host in client address '%s'", addr);
+	if (len >= size)
+		return err_set(e, -ENOSPC, "rbd: client address '%s' too long",
+		               addr);
+	memcpy(out, p, len);
+	out[len] = '\0';
+	if (!addr_ok(out))
+		return err_set(e, -EINVAL,
+		               "rbd: bad host in client address '%s'", addr);
+	return 0;
 }
 
 /* Runs a monitor command given as a JSON object (taken over); the reply's

@@ -48,6 +48,15 @@ struct store_rbd_config {
 	unsigned timeout_s;
 };
 
+/* Checks one connection setting before it is stored, by the rules
+ * store_rbd_connect applies: option "monhost" (printable, below
+ * STORE_RBD_MONHOST_MAX bytes), "pool" or "namespace" (names below
+ * STORE_RBD_NAME_MAX; namespace may be ""), or "username" (a name below
+ * 64 bytes, without "client."). -EINVAL with a message that says what is
+ * allowed; an unknown option is -EINVAL too. */
+int store_rbd_option_check(const char *option, const char *value,
+                           struct err *e);
+
 /* A connection to one pool (and namespace) as one user. */
 struct store_rbd;
 
@@ -156,6 +165,11 @@ int store_rbd_clone_full(struct store_rbd *r, const char *image,
  * one. */
 int store_rbd_client_addr(struct store_rbd *r, char *out, size_t size,
                           struct err *e);
+/* The host of a client address ("10.0.0.2:0/3710147553", "[fd00::2]:0/12",
+ * optionally "v1:"/"v2:"/"any:"-prefixed): "10.0.0.2", "fd00::2". -EINVAL
+ * when it has none; -ENOSPC when out is too small. */
+int store_rbd_addr_host(const char *addr, char *out, size_t size,
+                        struct err *e);
 /* Blocklists addr — one client ("IP:PORT/NONCE") or every client of a host
  * (a bare "IP") — for expire_s seconds (0: the cluster's default, an hour).
  * Takes effect on each OSD when it has the new OSD map; on return this

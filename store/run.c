@@ -38,21 +38,30 @@ static void sleep_ms(unsigned ms)
 		;
 }
 
-/* Waits for pid until deadline (0: forever). Returns 0 with *status set,
- * -ETIMEDOUT, or -errno. */
-static int reap(pid_t pid, uint64_t deadline, int *status)
+static bool is_cancelled(const atomic_bool *cancel)
 {
+	return cancel != NULL && atomic_load(cancel);
+}
+
+/* Waits for pid until deadline (0: forever) or until *cancel (may be
+ * NULL). Returns 0 with *status set, -ETIMEDOUT, -ECANCELED or -errno. */
+static int reap(pid_t pid, uint64_t deadline, const atomic_bool *cancel,
+                int *status)
+{
+	bool is_polling = deadline != 0 || cancel != NULL;
 	unsigned pause = 1;
 
 	for (;;) {
-		pid_t got = waitpid(pid, status, deadline == 0 ? 0 : WNOHANG);
+		pid_t got = waitpid(pid, status, is_polling ? WNOHANG : 0);
 
 		if (got == pid)
 			return 0;
 		if (got < 0 && errno != EINTR)
 			return -errno;
 		if (got == 0) {
-			if (now_ms() >= deadline)
+			if (is_cancelled(cancel))
+				return -ECANCELED;
+			if (deadline != 0 && now_ms() >= deadline)
 				return -ETIMEDOUT;
 			sleep_ms(pause);
 			if (pause < 50)
@@ -69,7 +78,7 @@ static void kill_and_reap(pid_t pid, const char *program)
 
 	kill(-pid, SIGKILL);
 	kill(pid, SIGKILL);
-	if (reap(pid, now_ms() + REAP_AFTER_KILL_MS, &status) != 0)
+	if (reap(pid, now_ms() + REAP_AFTER_KILL_MS, NULL, &status) != 0)
 		LOG_WARN("store", "killed program did not exit",
 		         "program=%s pid=%ld", program, (long)pid);
 }
@@ -102,8 +111,9 @@ static void close_fd(int *fd)
 	}
 }
 
-int store_run_in(const char *cwd, const char *const argv[], unsigned timeout_ms,
-                 struct buf *out, struct err *e)
+int store_run_cancellable(const char *cwd, const char *const argv[],
+                          unsigned timeout_ms, const atomic_bool *cancel,
+                          struct buf *out, struct err *e)
 {
 	struct proc_options opts;
 	const char *program;
@@ -145,6 +155,10 @@ int store_run_in(const char *cwd, const char *const argv[], unsigned timeout_ms,
 		                        {.fd = err_pipe[0], .events = POLLIN}};
 		int wait_ms = -1, i;
 
+		if (is_cancelled(cancel)) {
+			rv = err_set(e, -ECANCELED, "%s: cancelled", program);
+			goto err_after_spawn;
+		}
 		if (deadline != 0) {
 			uint64_t now = now_ms();
 
@@ -156,6 +170,9 @@ int store_run_in(const char *cwd, const char *const argv[], unsigned timeout_ms,
 			}
 			wait_ms = (int)(deadline - now);
 		}
+		if (cancel != NULL &&
+		    (wait_ms < 0 || wait_ms > STORE_RUN_CANCEL_MS))
+			wait_ms = STORE_RUN_CANCEL_MS;
 		/* poll ignores negative fds: a closed pipe stays in place. */
 		if (poll(fds, 2, wait_ms) < 0) {
 			if (errno == EINTR)
@@ -213,10 +230,14 @@ int store_run_in(const char *cwd, const char *const argv[], unsigned timeout_ms,
 	}
 	/* Both pipes are closed; the program is exiting or has handed them
 	 * to nobody while it runs on. The deadline still holds. */
-	rv = reap(pid, deadline, &status);
+	rv = reap(pid, deadline, cancel, &status);
 	if (rv == -ETIMEDOUT) {
 		rv = err_set(e, -ETIMEDOUT, "%s: timed out after %u ms",
 		             program, timeout_ms);
+		goto err_after_spawn;
+	}
+	if (rv == -ECANCELED) {
+		rv = err_set(e, -ECANCELED, "%s: cancelled", program);
 		goto err_after_spawn;
 	}
 	if (rv != 0) {
@@ -249,6 +270,12 @@ err_after_out_pipe:
 	close_fd(&out_pipe[0]);
 	close_fd(&out_pipe[1]);
 	return rv;
+}
+
+int store_run_in(const char *cwd, const char *const argv[], unsigned timeout_ms,
+                 struct buf *out, struct err *e)
+{
+	return store_run_cancellable(cwd, argv, timeout_ms, NULL, out, e);
 }
 
 int store_run(const char *const argv[], unsigned timeout_ms, struct buf *out,

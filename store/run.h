@@ -4,6 +4,8 @@
 #ifndef CAIRN_STORE_RUN_H
 #define CAIRN_STORE_RUN_H
 
+#include <stdatomic.h>
+
 #include "lib/lib.h"
 
 /* At most this much of a program's stdout is kept; more fails. */
@@ -28,5 +30,15 @@ int store_run(const char *const argv[], unsigned timeout_ms, struct buf *out,
  * is given, such as a linked clone's backing file, resolve from there. */
 int store_run_in(const char *cwd, const char *const argv[], unsigned timeout_ms,
                  struct buf *out, struct err *e);
+/* The same, and stopped early once *cancel is true: another thread (the
+ * loop, when a user aborts a task) sets the flag, this one looks at it at
+ * least every STORE_RUN_CANCEL_MS, kills the program's process group and
+ * fails with -ECANCELED ("curl: cancelled"). A flag and not a pid to
+ * signal from outside: only the thread that reaps the child signals it,
+ * so a pid reused after the reap is never hit. cancel may be NULL. */
+#define STORE_RUN_CANCEL_MS 100
+int store_run_cancellable(const char *cwd, const char *const argv[],
+                          unsigned timeout_ms, const atomic_bool *cancel,
+                          struct buf *out, struct err *e);
 
 #endif /* CAIRN_STORE_RUN_H */

@@ -858,6 +858,47 @@ static void test_config_errors_name_the_field(void **state)
 	assert_null(r);
 }
 
+/* Needs no Ceph: the checks the API runs before it stores a setting. */
+static void test_option_check_follows_connect_rules(void **state)
+{
+	char name[STORE_RBD_NAME_MAX + 1], user[65];
+	char monhost[STORE_RBD_MONHOST_MAX + 1];
+	struct err e;
+
+	(void)state;
+	memset(name, 'a', sizeof name - 1);
+	name[STORE_RBD_NAME_MAX - 1] = '\0'; /* the longest allowed */
+	assert_int_equal(store_rbd_option_check("pool", name, &e), 0);
+	assert_int_equal(store_rbd_option_check("namespace", name, &e), 0);
+	name[STORE_RBD_NAME_MAX - 1] = 'a';
+	name[STORE_RBD_NAME_MAX] = '\0'; /* one more */
+	assert_int_equal(store_rbd_option_check("pool", name, &e), -EINVAL);
+	assert_int_equal(store_rbd_option_check("namespace", name, &e),
+	                 -EINVAL);
+	assert_int_equal(store_rbd_option_check("namespace", "", &e), 0);
+	assert_int_equal(store_rbd_option_check("pool", "", &e), -EINVAL);
+	assert_int_equal(store_rbd_option_check("pool", "a/b", &e), -EINVAL);
+	assert_int_equal(store_rbd_option_check("pool", "-x", &e), -EINVAL);
+	memset(user, 'u', sizeof user - 1);
+	user[63] = '\0';
+	assert_int_equal(store_rbd_option_check("username", user, &e), 0);
+	user[63] = 'u';
+	user[64] = '\0';
+	assert_int_equal(store_rbd_option_check("username", user, &e), -EINVAL);
+	assert_non_null(strstr(e.msg, "1-63"));
+	memset(monhost, '1', sizeof monhost - 1);
+	monhost[STORE_RBD_MONHOST_MAX - 1] = '\0';
+	assert_int_equal(store_rbd_option_check("monhost", monhost, &e), 0);
+	monhost[STORE_RBD_MONHOST_MAX - 1] = '1';
+	monhost[STORE_RBD_MONHOST_MAX] = '\0';
+	assert_int_equal(store_rbd_option_check("monhost", monhost, &e),
+	                 -EINVAL);
+	assert_int_equal(store_rbd_option_check("monhost", "a\tb", &e),
+	                 -EINVAL);
+	assert_int_equal(store_rbd_option_check("monhost", "", &e), -EINVAL);
+	assert_int_equal(store_rbd_option_check("keyring", "x", &e), -EINVAL);
+}
+
 /* ------------------------------------------------------------------------
  * Fencing. */
 
@@ -1187,6 +1228,7 @@ int main(void)
 	                test_setup),
 	        cmocka_unit_test_setup(test_config_errors_name_the_field,
 	                               test_setup),
+	        cmocka_unit_test(test_option_check_follows_connect_rules),
 	        cmocka_unit_test_setup(
 	                test_lock_owner_is_the_client_that_writes, test_setup),
 	        cmocka_unit_test_setup(

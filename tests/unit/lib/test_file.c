@@ -1,7 +1,9 @@
-/* Unit tests for the data-dir lock, mkdir -p and bounded whole-file reads. */
+/* Unit tests for the data-dir lock, mkdir -p, bounded whole-file reads and
+ * new files that appear whole or not at all. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE 1
 #endif
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -475,6 +477,148 @@ static void test_file_read_all_of_directory_fails(void **state)
 	assert_true(e.code < 0);
 }
 
+/* ------------------------------------------------------------ file_new */
+
+/* The names in tmpdir, "a,b," sorted by readdir's whim; count returned. */
+static int dir_names(char *text, size_t size)
+{
+	DIR *d = opendir(tmpdir);
+	struct dirent *de;
+	size_t o = 0;
+	int n = 0;
+
+	assert_non_null(d);
+	text[0] = '\0';
+	while ((de = readdir(d)) != NULL) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		o += (size_t)snprintf(text + o, size - o, "%s,", de->d_name);
+		n++;
+	}
+	closedir(d);
+	return n;
+}
+
+static void new_file_round_trip(unsigned flags)
+{
+	struct file_new f;
+	char names[512], path[192];
+
+	assert_int_equal(file_new_open(&f, tmpdir, "x.iso", 0644, flags, &e),
+	                 0);
+	assert_true(f.fd >= 0);
+	assert_int_equal(write(f.fd, "hello", 5), 5);
+	if (flags & FILE_NEW_NAMED) {
+		assert_int_equal(dir_names(names, sizeof names), 1);
+		assert_true(strncmp(names, ".tmp-", 5) == 0);
+		assert_non_null(strstr(names, "-x.iso,"));
+	} else {
+		/* ext4 and tmpfs have O_TMPFILE: no name at all yet */
+		assert_string_equal(f.tmp, "");
+		assert_int_equal(dir_names(names, sizeof names), 0);
+	}
+	assert_int_equal(file_new_commit(&f, &e), 0);
+	assert_int_equal(f.fd, -1);
+	assert_int_equal(dir_names(names, sizeof names), 1);
+	assert_string_equal(names, "x.iso,");
+	path_in_tmp(path, sizeof path, "x.iso");
+	assert_int_equal(file_read_all(path, 100, &out, &e), 0);
+	assert_string_equal(out.data, "hello");
+}
+
+static void test_file_new_gets_its_name_only_at_commit(void **state)
+{
+	(void)state;
+	new_file_round_trip(0);
+}
+
+static void test_file_new_named_is_hidden_until_commit(void **state)
+{
+	(void)state;
+	new_file_round_trip(FILE_NEW_NAMED);
+}
+
+static void discard_leaves_nothing(unsigned flags)
+{
+	struct file_new f;
+	char names[512];
+
+	assert_int_equal(file_new_open(&f, tmpdir, "y.iso", 0644, flags, &e),
+	                 0);
+	assert_int_equal(write(f.fd, "partial", 7), 7);
+	file_new_discard(&f);
+	assert_int_equal(f.fd, -1);
+	assert_int_equal(dir_names(names, sizeof names), 0);
+	file_new_discard(&f); /* twice: harmless */
+	assert_int_equal(dir_names(names, sizeof names), 0);
+}
+
+static void test_file_new_discard_leaves_nothing(void **state)
+{
+	(void)state;
+	discard_leaves_nothing(0);
+}
+
+static void test_file_new_named_discard_leaves_nothing(void **state)
+{
+	(void)state;
+	discard_leaves_nothing(FILE_NEW_NAMED);
+}
+
+static void test_file_new_open_refuses_an_existing_name(void **state)
+{
+	struct file_new f;
+	char path[192];
+
+	(void)state;
+	path_in_tmp(path, sizeof path, "z.iso");
+	write_file(path, "old", 3);
+	assert_int_equal(file_new_open(&f, tmpdir, "z.iso", 0644, 0, &e),
+	                 -EEXIST);
+	assert_non_null(strstr(e.msg, "z.iso: already exists"));
+	assert_int_equal(f.fd, -1);
+}
+
+static void never_replaces(unsigned flags)
+{
+	struct file_new f;
+	char names[512], path[192];
+
+	assert_int_equal(file_new_open(&f, tmpdir, "w.iso", 0644, flags, &e),
+	                 0);
+	assert_int_equal(write(f.fd, "new", 3), 3);
+	path_in_tmp(path, sizeof path, "w.iso");
+	write_file(path, "old", 3); /* appears meanwhile */
+	assert_int_equal(file_new_commit(&f, &e), -EEXIST);
+	assert_int_equal(f.fd, -1);
+	assert_int_equal(file_read_all(path, 100, &out, &e), 0);
+	assert_string_equal(out.data, "old");
+	assert_int_equal(dir_names(names, sizeof names), 1);
+}
+
+static void test_file_new_commit_never_replaces_a_file(void **state)
+{
+	(void)state;
+	never_replaces(0);
+}
+
+static void test_file_new_named_commit_never_replaces_a_file(void **state)
+{
+	(void)state;
+	never_replaces(FILE_NEW_NAMED);
+}
+
+static void test_file_new_refuses_a_name_with_a_slash(void **state)
+{
+	struct file_new f;
+	char names[512];
+
+	(void)state;
+	assert_true(file_new_open(&f, tmpdir, "../v.iso", 0644, 0, &e) < 0);
+	assert_int_equal(f.fd, -1);
+	assert_int_equal(dir_names(names, sizeof names), 0);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup_dir, teardown_dir)
 
 int main(void)
@@ -505,6 +649,14 @@ int main(void)
 	        T(test_file_read_all_reads_proc_files_that_report_size_zero),
 	        T(test_file_read_all_of_growing_proc_file_respects_max),
 	        T(test_file_read_all_of_directory_fails),
+	        T(test_file_new_gets_its_name_only_at_commit),
+	        T(test_file_new_named_is_hidden_until_commit),
+	        T(test_file_new_discard_leaves_nothing),
+	        T(test_file_new_named_discard_leaves_nothing),
+	        T(test_file_new_open_refuses_an_existing_name),
+	        T(test_file_new_commit_never_replaces_a_file),
+	        T(test_file_new_named_commit_never_replaces_a_file),
+	        T(test_file_new_refuses_a_name_with_a_slash),
 	};
 
 	return cmocka_run_group_tests_name("lib/file", tests, NULL, NULL);

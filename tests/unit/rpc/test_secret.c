@@ -631,9 +631,79 @@ static void test_base64_decode_refuses_output_that_does_not_fit(void **state)
 	assert_int_equal(n, 0);
 }
 
+/* Incremental checksums (streamed uploads). */
+static void test_digest_in_pieces_matches_the_known_vectors(void **state)
+{
+	static const struct {
+		const char *algorithm, *hex;
+	} vectors[] = {
+	        /* of "abc": RFC 1321, FIPS 180 */
+	        {"md5", "900150983cd24fb0d6963f7d28e17f72"},
+	        {"sha1", "a9993e364706816aba3e25717850c26c9cd0d89d"},
+	        {"sha224",
+	         "23097d223405d8228642a477bda255b32aadbce4bda0b3f7e36c9da7"},
+	        {"sha256", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb4"
+	                   "10ff61f20015ad"},
+	        {"sha384", "cb00753f45a35e8bb5a03d699ac65007272c32ab0eded1631a"
+	                   "8b605a43ff5bed8086072ba1e7cc2358baeca134c825a7"},
+	        {"sha512", "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a"
+	                   "9eeee64b55d39a2192992a274fc1a836ba3c23a3feebbd454d"
+	                   "4423643ce80e2a9ac94fa54ca49f"},
+	};
+	struct rpc_digest *d;
+	char hex[129];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < CAIRN_ARRAY_SIZE(vectors); i++) {
+		assert_int_equal(rpc_digest_new(vectors[i].algorithm, &d, &e),
+		                 0);
+		assert_int_equal(rpc_digest_hex_len(d), strlen(vectors[i].hex));
+		assert_int_equal(rpc_digest_update(d, "a", 1, &e), 0);
+		assert_int_equal(rpc_digest_update(d, "", 0, &e), 0);
+		assert_int_equal(rpc_digest_update(d, "bc", 2, &e), 0);
+		assert_int_equal(rpc_digest_final_hex(d, hex, sizeof hex, &e),
+		                 0);
+		assert_string_equal(hex, vectors[i].hex);
+		/* once: a second final or a late update fails */
+		assert_int_equal(rpc_digest_final_hex(d, hex, sizeof hex, &e),
+		                 -EIO);
+		assert_int_equal(rpc_digest_update(d, "x", 1, &e), -EIO);
+		rpc_digest_free(d);
+	}
+}
+
+static void test_digest_refuses_unknown_algorithms(void **state)
+{
+	struct rpc_digest *d = (void *)1;
+
+	(void)state;
+	assert_int_equal(rpc_digest_new("sha3-256", &d, &e), -EINVAL);
+	assert_null(d);
+	assert_non_null(strstr(e.msg, "sha512"));
+	assert_int_equal(rpc_digest_new(NULL, &d, &e), -EINVAL);
+	assert_int_equal(rpc_digest_new("SHA256", &d, &e), -EINVAL);
+	rpc_digest_free(NULL);
+}
+
+static void test_digest_final_needs_room_for_the_hex(void **state)
+{
+	struct rpc_digest *d;
+	char hex[64];
+
+	(void)state;
+	assert_int_equal(rpc_digest_new("sha256", &d, &e), 0);
+	assert_int_equal(rpc_digest_final_hex(d, hex, sizeof hex, &e), -EIO);
+	rpc_digest_free(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(
+	                test_digest_in_pieces_matches_the_known_vectors),
+	        cmocka_unit_test(test_digest_refuses_unknown_algorithms),
+	        cmocka_unit_test(test_digest_final_needs_room_for_the_hex),
 	        cmocka_unit_test(test_sha256_of_abc_is_the_fips_vector),
 	        cmocka_unit_test(test_hmac_rfc4231_case_1),
 	        cmocka_unit_test(test_hmac_rfc4231_case_2_short_key),

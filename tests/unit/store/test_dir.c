@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -934,6 +935,66 @@ static void test_run_timeout_kills_the_whole_group(void **state)
 	assert_string_equal(e.msg, "sh: timed out after 200 ms");
 }
 
+struct canceller {
+	atomic_bool flag;
+	unsigned after_ms;
+};
+
+static void *cancel_later(void *data)
+{
+	struct canceller *c = data;
+	struct timespec ts = {.tv_sec = 0,
+	                      .tv_nsec = (long)c->after_ms * 1000000};
+
+	nanosleep(&ts, NULL);
+	atomic_store(&c->flag, true);
+	return NULL;
+}
+
+static void test_run_cancel_from_another_thread_kills_the_group(void **state)
+{
+	/* One that keeps its pipes open, one that closed them and only
+	 * waits to be reaped: both end soon after the flag is set. */
+	const char *open_pipes[] = {"sh", "-c", "sleep 30; echo done", NULL};
+	const char *closed_pipes[] = {"sh", "-c",
+	                              "exec >/dev/null 2>&1; sleep 30", NULL};
+	const char *const *argvs[] = {open_pipes, closed_pipes};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < 2; i++) {
+		struct canceller c = {.after_ms = 200};
+		uint64_t start = now_ms(), took;
+		pthread_t thread;
+		struct err e;
+
+		atomic_init(&c.flag, false);
+		assert_int_equal(
+		        pthread_create(&thread, NULL, cancel_later, &c), 0);
+		assert_int_equal(store_run_cancellable(NULL, argvs[i], 60000,
+		                                       &c.flag, NULL, &e),
+		                 -ECANCELED);
+		took = now_ms() - start;
+		pthread_join(thread, NULL);
+		assert_true(took >= 200 && took < 2000);
+		assert_string_equal(e.msg, "sh: cancelled");
+	}
+}
+
+static void test_run_cancelled_before_start_still_reaps(void **state)
+{
+	const char *argv[] = {"sleep", "30", NULL};
+	atomic_bool flag;
+	uint64_t start = now_ms();
+	struct err e;
+
+	(void)state;
+	atomic_init(&flag, true);
+	assert_int_equal(store_run_cancellable(NULL, argv, 0, &flag, NULL, &e),
+	                 -ECANCELED);
+	assert_true(now_ms() - start < 2000);
+}
+
 static void test_run_bounds_output(void **state)
 {
 	const char *argv[] = {"head", "-c", "2000000", "/dev/zero", NULL};
@@ -979,6 +1040,9 @@ int main(void)
 	        cmocka_unit_test(test_run_failure_names_the_last_stderr_line),
 	        cmocka_unit_test(test_run_timeout_kills_the_whole_group),
 	        cmocka_unit_test(test_run_bounds_output),
+	        cmocka_unit_test(
+	                test_run_cancel_from_another_thread_kills_the_group),
+	        cmocka_unit_test(test_run_cancelled_before_start_still_reaps),
 	};
 #undef T
 
