@@ -10,6 +10,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "cli/cli.h"
 #include "lib/lib.h"
 #include "proto/proto.h"
 #include "rpc/rpc.h"
@@ -83,7 +84,8 @@ static void usage(FILE *f)
 	        "                             make an API token; prints its secret\n"
 	        "                             once (privsep 1, the default: only\n"
 	        "                             the token's own ACLs apply)\n"
-	        "  storage list|add|set|remove|status|content|alloc|free ...\n"
+	        "  storage list|add|set|remove|status|content|alloc|free|upload"
+	        " ...\n"
 	        "                             storage definitions, a node's\n"
 	        "                             storages and their volumes\n"
 	        "                             (cairn storage help)\n"
@@ -130,44 +132,61 @@ static void on_reply(enum rpc_status status, const char *message,
 	r->is_done = true;
 }
 
+int cli_tls_ctx(const char *ca, struct rpc_tls_ctx **out, struct err *e)
+{
+	struct rpc_tls_config tc = {0};
+	struct buf pem;
+	int rv;
+
+	if (ca == NULL)
+		return err_set(e, -EINVAL,
+		               "--host needs the cluster CA: --ca FILE or "
+		               "$CAIRN_CA (DATA_DIR/pki/ca.crt on a node)");
+	buf_init(&pem, 65536);
+	rv = file_read_all(ca, 65535, &pem, e);
+	if (rv == 0)
+		rv = buf_append(&pem, "", 1);
+	if (rv != 0) {
+		buf_free(&pem);
+		return err_wrap(e, "--ca %s", ca);
+	}
+	tc.ca_cert_pem = (const char *)pem.data;
+	rv = rpc_tls_ctx_create(&tc, false, out, e);
+	buf_free(&pem);
+	return rv;
+}
+
+void cli_rpc_address(const char *host, char *out, size_t size)
+{
+	snprintf(out, size, "%s%s", host,
+	         strchr(host, ':') != NULL ? "" : ":8016");
+}
+
+void cli_token_credential(const char *token, char *out, size_t size)
+{
+	snprintf(out, size, "%s%s",
+	         strncmp(token, "PVEAPIToken=", 12) == 0 ? "" : "PVEAPIToken=",
+	         token);
+}
+
 /* The same call over TLS to a node's RPC port, the server verified
  * against the cluster CA (--ca, $CAIRN_CA). */
 static int remote_unary(uv_loop_t *loop, const char *method, const void *packed,
                         size_t len, struct result *r, struct err *e)
 {
-	struct rpc_tls_config tc = {0};
 	struct rpc_tls_ctx *ctx = NULL;
 	char address[300];
-	struct buf ca;
 	int rv;
 
-	if (remote_ca == NULL)
-		return err_set(e, -EINVAL,
-		               "--host needs the cluster CA: --ca FILE or "
-		               "$CAIRN_CA (DATA_DIR/pki/ca.crt on a node)");
-	buf_init(&ca, 65536);
-	rv = file_read_all(remote_ca, 65536, &ca, e);
+	rv = cli_tls_ctx(remote_ca, &ctx, e);
+	if (rv != 0)
+		return rv;
+	cli_rpc_address(remote_host, address, sizeof address);
+	rv = rpc_unary(loop, ctx, address, method, packed, len, CALL_TIMEOUT_MS,
+	               on_reply, r, e);
 	if (rv == 0)
-		rv = buf_append(&ca, "", 1);
-	if (rv != 0) {
-		buf_free(&ca);
-		return err_wrap(e, "--ca %s", remote_ca);
-	}
-	tc.ca_cert_pem = (const char *)ca.data;
-	rv = rpc_tls_ctx_create(&tc, false, &ctx, e);
-	if (rv == 0) {
-		if (strchr(remote_host, ':') != NULL)
-			snprintf(address, sizeof address, "%s", remote_host);
-		else
-			snprintf(address, sizeof address, "%s:8016",
-			         remote_host);
-		rv = rpc_unary(loop, ctx, address, method, packed, len,
-		               CALL_TIMEOUT_MS, on_reply, r, e);
-		if (rv == 0)
-			uv_run(loop, UV_RUN_DEFAULT);
-		rpc_tls_ctx_destroy(ctx);
-	}
-	buf_free(&ca);
+		uv_run(loop, UV_RUN_DEFAULT);
+	rpc_tls_ctx_destroy(ctx);
 	return rv == 0 ? 1 : rv; /* 1: already ran */
 }
 
@@ -573,12 +592,7 @@ static int api_call(const char *method, const char *path, const char *form,
 	if (remote_host != NULL) {
 		static char cred[600];
 
-		/* "user@realm!id=secret" or the whole header value. */
-		snprintf(cred, sizeof cred, "%s%s",
-		         strncmp(remote_token, "PVEAPIToken=", 12) == 0
-		                 ? ""
-		                 : "PVEAPIToken=",
-		         remote_token);
+		cli_token_credential(remote_token, cred, sizeof cred);
 		req.principal = cred;
 	}
 	rv = call(remote_host != NULL ? "cairn.Api/Remote" : "cairn.Api/Call",
@@ -892,8 +906,36 @@ static int local_node(char *out, size_t size)
 	return rv;
 }
 
+/* --keyring-file FILE, or FILE "-" for stdin (--keyring -): the keyring
+ * file's text or the bare key goes into form as `keyring`, so the key is
+ * never on a command line (every user reads /proc/PID/cmdline). */
+static int keyring_from_file(struct buf *form, const char *path)
+{
+	const char *file = strcmp(path, "-") == 0 ? "/dev/stdin" : path;
+	struct buf text;
+	struct err e;
+	int rv;
+
+	buf_init(&text, 65536);
+	rv = file_read_all(file, 65535, &text, &e);
+	if (rv == 0 && buf_append(&text, "", 1) != 0)
+		rv = err_set(&e, -ENOMEM, "out of memory");
+	if (rv == 0 &&
+	    strspn((const char *)text.data, " \t\r\n") == text.len - 1)
+		rv = err_set(&e, -EINVAL, "%s is empty", file);
+	if (rv == 0)
+		form_add(form, "keyring", (const char *)text.data);
+	else
+		fprintf(stderr, "cairn: keyring: %s\n", e.msg);
+	if (text.data != NULL)
+		explicit_bzero(text.data, text.len);
+	buf_free(&text);
+	return rv == 0 ? 0 : EXIT_FAILED;
+}
+
 /* Reads --NAME VALUE options (NAME as the API's parameter) into form;
- * --node goes to *node instead. Positional arguments are left in pos. */
+ * --node goes to *node instead, --keyring-file FILE and --keyring - read
+ * the key from a file or stdin. Positional arguments are left in pos. */
 static int storage_options(int argc, char **argv, struct buf *form,
                            const char **node, char **pos, int *npos,
                            int max_pos)
@@ -915,10 +957,18 @@ static int storage_options(int argc, char **argv, struct buf *form,
 			fprintf(stderr, "cairn: %s needs a value\n", argv[i]);
 			return EXIT_USAGE;
 		}
-		if (!strcmp(argv[i], "--node"))
+		if (!strcmp(argv[i], "--node")) {
 			*node = argv[i + 1];
-		else
+		} else if (!strcmp(argv[i], "--keyring-file") ||
+		           (!strcmp(argv[i], "--keyring") &&
+		            !strcmp(argv[i + 1], "-"))) {
+			int rv = keyring_from_file(form, argv[i + 1]);
+
+			if (rv != 0)
+				return rv;
+		} else {
 			form_add(form, argv[i] + 2, argv[i + 1]);
+		}
 		i++;
 	}
 	return 0;
@@ -983,6 +1033,12 @@ static int storage_command(int argc, char **argv)
 	json_t *data = NULL;
 	int npos = 0, rv;
 
+	if (!strcmp(sub, "upload")) { /* its own options: cli/upload.c */
+		struct cli_target t = {socket_path, remote_host, remote_token,
+		                       remote_ca};
+
+		return cli_storage_upload(&t, argc, argv);
+	}
 	buf_init(&form, 1 << 16);
 	rv = storage_options(argc - 1, argv + 1, &form, &node, pos, &npos, 4);
 	if (rv != 0)
@@ -1084,9 +1140,17 @@ static int storage_command(int argc, char **argv)
 		        "       cairn storage add ID --type dir|rbd [--path P] "
 		        "[--content LIST] [--shared 1] [--nodes LIST]\n"
 		        "                             [--pool P --monhost M "
-		        "--username U --keyring KEY]\n"
+		        "--username U --keyring-file FILE]\n"
+		        "                             (FILE: a keyring file "
+		        "or the bare key; '-' or --keyring -\n"
+		        "                             reads stdin; --keyring KEY "
+		        "works too but puts the key on\n"
+		        "                             the command line, where "
+		        "every user of the host can read it)\n"
 		        "       cairn storage set ID [--content LIST] [--nodes "
 		        "LIST] [--disable 0|1] [--digest D]\n"
+		        "                             [--shared 0|1] [--path P] "
+		        "[--keyring-file FILE] [--delete LIST]\n"
 		        "       cairn storage remove ID\n"
 		        "       cairn storage status [--node N]\n"
 		        "       cairn storage content ID [--node N] [--vmid V] "
@@ -1097,16 +1161,34 @@ static int storage_command(int argc, char **argv)
 		        "       cairn storage download STORAGE iso|vztmpl|import "
 		        "URL [--filename NAME]\n"
 		        "                             [--checksum SUM "
-		        "--checksum-algorithm sha256] [--node N]\n");
+		        "--checksum-algorithm sha256] [--node N]\n"
+		        "       cairn storage upload STORAGE FILE [--content "
+		        "iso|vztmpl|import] [--filename NAME]\n"
+		        "                             [--checksum SUM "
+		        "--checksum-algorithm sha256]  (any size, to the node "
+		        "cairn talks to;\n"
+		        "                             cairn storage upload "
+		        "--help)\n");
 		rv = EXIT_USAGE;
 		goto out;
 	}
 	buf_append(&form, "", 1);
 	rv = api_call(method, path, (const char *)form.data, &data);
-	if (rv == 0)
+	if (rv == 0 && !strcmp(sub, "free") && json_is_string(data)) {
+		/* an imgdel task: followed to its end */
+		char *fargv[2], upid[600];
+
+		snprintf(upid, sizeof upid, "%s", json_string_value(data));
+		fargv[0] = "follow";
+		fargv[1] = upid;
+		rv = task_command(2, fargv);
+	} else if (rv == 0) {
 		rv = print_data(data, cols, ncols);
+	}
 	json_decref(data);
 out:
+	if (form.data != NULL) /* it may hold a key */
+		explicit_bzero(form.data, form.len);
 	buf_free(&form);
 	return rv;
 }

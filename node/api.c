@@ -151,7 +151,9 @@ static void call_reply(struct api_call *c)
 		         "path=\"%s\" status=%d error=\"%s\"%s",
 		         c->has_match ? c->match.path : "", r->status,
 		         r->reason, c->fwd != NULL ? " forwarded=1" : "");
-	if (c->req != NULL && r->body != NULL)
+	if (c->on_reply != NULL)
+		c->on_reply(c); /* api_call_run_rpc */
+	else if (c->req != NULL && r->body != NULL)
 		send_h2o(c);
 	else if (c->req != NULL) {
 		h2o_req_t *req = c->req;
@@ -445,6 +447,7 @@ static void snap_free(struct view_snap *v)
 	mem_free(v->guests);
 	if (v->storage != NULL) /* rbd keys */
 		explicit_bzero(v->storage, v->nstorage * sizeof *v->storage);
+	mem_free(v->clients);
 	mem_free(v->storage);
 	mem_free(v->fingerprints);
 	api_access_snap_free(v);
@@ -581,6 +584,27 @@ static int load_run(struct db_client *client, struct db_op *op, struct err *e)
 		text_copy(fp, sizeof fp, db_rows_at(&rows, i, 1));
 		res_fingerprint_colons(fp, v->fingerprints[i].fingerprint);
 		v->nfingerprints++;
+	}
+	db_rows_free(&rows);
+
+	rv = api_query_array(client,
+	                     "SELECT storage, node, addr, "
+	                     "coalesce(fenced_at, 0), coalesce(fenced_by, '') "
+	                     "FROM storage_clients ORDER BY storage, node",
+	                     sizeof *v->clients, &rows, (void **)&v->clients,
+	                     e);
+	if (rv != 0)
+		goto fail;
+	for (i = 0; i < rows.nrows; i++) {
+		struct view_client *vc = &v->clients[v->nclients++];
+
+		text_copy(vc->storage, sizeof vc->storage,
+		          db_rows_at(&rows, i, 0));
+		text_copy(vc->node, sizeof vc->node, db_rows_at(&rows, i, 1));
+		text_copy(vc->addr, sizeof vc->addr, db_rows_at(&rows, i, 2));
+		vc->fenced_at = db_rows_at(&rows, i, 3)->integer;
+		text_copy(vc->fenced_by, sizeof vc->fenced_by,
+		          db_rows_at(&rows, i, 4));
 	}
 	db_rows_free(&rows);
 	rv = api_access_load(client, v, e);
@@ -1068,7 +1092,7 @@ static void routes_join(void)
 		return;
 	CAIRN_ASSERT(CAIRN_ARRAY_SIZE(routes) + api_access_nroutes +
 	                     api_task_nroutes + api_storage_nroutes +
-	                     api_storage_transfer_nroutes <=
+	                     api_storage_transfer_nroutes + api_fence_nroutes <=
 	             ROUTES_MAX);
 	for (i = 0; i < CAIRN_ARRAY_SIZE(routes); i++)
 		all_routes[nall_routes++] = routes[i];
@@ -1080,6 +1104,8 @@ static void routes_join(void)
 		all_routes[nall_routes++] = api_storage_routes[i];
 	for (i = 0; i < api_storage_transfer_nroutes; i++)
 		all_routes[nall_routes++] = api_storage_transfer_routes[i];
+	for (i = 0; i < api_fence_nroutes; i++)
+		all_routes[nall_routes++] = api_fence_routes[i];
 	for (i = 0; i < nall_routes; i++) {
 		const struct route_def *d = all_routes[i].handler;
 
@@ -1108,6 +1134,8 @@ static void route_routes(struct api_call *c)
 			json_object_set_new(perm, "self", json_integer(1));
 		if (d->perm.flags & PERM_ROOT)
 			json_object_set_new(perm, "root", json_integer(1));
+		if (d->perm.flags & PERM_OWNER)
+			json_object_set_new(perm, "owner", json_integer(1));
 		if (d->perm.privs != NULL)
 			json_object_set_new(perm, "check",
 			                    json_pack("[s,s]", d->perm.path,
@@ -1593,6 +1621,7 @@ int node_api_start(struct node_cluster *c, struct err *e)
 	a->cluster = c;
 	list_init(&a->waiters);
 	list_init(&a->tasks);
+	list_init(&a->busy_volumes);
 	h2o_config_init(&a->config);
 	a->config.server_name = h2o_iovec_init(H2O_STRLIT("cairn"));
 	a->config.max_request_entity_size = API_BODY_MAX;
@@ -1680,7 +1709,7 @@ void api_maybe_stopped(struct node_api *a)
 	}
 	if (a->nconns > 0 || a->ncalls > 0 || a->is_loading || a->ntasks > 0 ||
 	    a->is_reconciling || a->is_keys_running || a->is_storage_polling ||
-	    a->is_disposed)
+	    a->is_fence_recording || a->nbackground > 0 || a->is_disposed)
 		return;
 	a->is_disposed = true;
 	uv_timer_stop(&a->drain_timer);
@@ -1730,4 +1759,56 @@ void node_api_stop(struct node_cluster *c, void (*cb)(struct node_cluster *c))
 		h2o_context_request_shutdown(&a->ctx);
 	uv_timer_start(&a->drain_timer, on_drain_timer, API_DRAIN_MS, 0);
 	uv_close((uv_handle_t *)&a->listener, on_listener_closed);
+}
+
+/* ---------------------------------------- RPCs that are not REST calls */
+
+/* cairn.Storage/Upload and other streams: an api_call of its own, so that
+ * the credential, the permission, the view and the parameters are checked
+ * by the very code that checks REST calls. */
+int api_call_run_rpc(struct node_req *r, const struct api_route *route,
+                     json_t *params, const char *credential,
+                     void (*on_reply)(struct api_call *c), void *ctx,
+                     struct err *e)
+{
+	struct node_cluster *cl = r->node->cluster;
+	struct node_api *a = cl != NULL ? cl->api : NULL;
+	struct api_call *c;
+
+	if (a == NULL || a->cluster == NULL || a->is_stopping) {
+		json_decref(params);
+		return err_set(e, -ESHUTDOWN,
+		               "the REST API of this node is not running");
+	}
+	c = call_new(a);
+	if (c == NULL) {
+		json_decref(params);
+		return err_set(e, -ENOMEM, "out of memory");
+	}
+	c->fwd = r;
+	c->on_reply = on_reply;
+	c->ctx = ctx;
+	c->is_local = r->peer->is_local;
+	c->is_remote = !c->is_local;
+	if (c->is_remote) {
+		size_t n = credential != NULL ? strlen(credential) : 0;
+
+		c->authorization = n > 0 && n <= 4096 ? mem_alloc(n + 1) : NULL;
+		if (c->authorization != NULL)
+			memcpy(c->authorization, credential, n + 1);
+	} else {
+		snprintf(c->principal, sizeof c->principal, "root@pam");
+	}
+	c->started_ms = api_now_ms();
+	c->is_running = true;
+	snprintf(c->answered_by, sizeof c->answered_by, "%s",
+	         a->cluster->node->config->node_name);
+	uv_timer_start(&c->timer, on_call_timer, API_DEADLINE_MS, 0);
+	c->match.route = route;
+	c->match.params = params;
+	snprintf(c->match.path, sizeof c->match.path, "%s", route->path);
+	c->has_match = true;
+	c->def = route->handler;
+	call_continue(c);
+	return 0;
 }

@@ -22,11 +22,6 @@
 #define KEYS_ROTATE_S    86400
 #define KEYS_RETRY_MS    5000
 
-static int64_t wall_s(void)
-{
-	return clock_wall_ms(clock_real()) / 1000;
-}
-
 static char *dup_text(const struct wire_value *v)
 {
 	char *s;
@@ -289,7 +284,7 @@ static int keys_tx(struct db_tx *tx, void *data, struct err *e)
 	unsigned char key[AUTH_KEY_LEN];
 	char cur[64], prev[64] = "";
 	json_t *obj = NULL;
-	int64_t now = wall_s(), rotated = 0;
+	int64_t now = api_wall_s(), rotated = 0;
 	struct wire_value p[2];
 	int rv;
 
@@ -365,7 +360,7 @@ void api_access_after_load(struct node_api *a)
 	const struct view_auth *va = &a->snap->auth;
 	uint64_t now = api_now_ms();
 
-	if (va->has_keys && wall_s() - va->keys_rotated_at < KEYS_ROTATE_S)
+	if (va->has_keys && api_wall_s() - va->keys_rotated_at < KEYS_ROTATE_S)
 		return;
 	if (a->is_keys_running || now - a->keys_tried_ms < KEYS_RETRY_MS ||
 	    a->cluster->db == NULL)
@@ -445,7 +440,7 @@ static int authenticate(struct api_call *c, char *why, size_t size)
 {
 	const struct view_snap *v = c->a->snap;
 	struct auth_credential cred;
-	int64_t now = wall_s(), issued;
+	int64_t now = api_wall_s(), issued;
 	char userid[AUTH_USERID_MAX + 1];
 	struct err e;
 
@@ -584,6 +579,8 @@ bool api_access_authorize(struct api_call *c)
 	 * make itself an unrestricted sibling. */
 	if ((perm->flags & PERM_SELF) && self != NULL &&
 	    c->who.tokenid[0] == '\0' && strcmp(self, c->who.userid) == 0)
+		return true;
+	if ((perm->flags & PERM_OWNER) && api_task_is_owner(c))
 		return true;
 	if (perm->privs == NULL)
 		return true;
@@ -740,6 +737,45 @@ void api_write_submit(struct api_call *c, struct write_ctx *w)
 		api_write_free(w);
 		api_call_fail(c, -EBUSY, "the database queue is full, retry");
 	}
+}
+
+static int background_run(struct db_client *client, struct db_op *op,
+                          struct err *e)
+{
+	return db_write(client, 0, write_tx, op->data, e);
+}
+
+static void background_done(struct db_op *op, int status)
+{
+	struct write_ctx *w = op->data;
+	struct node_api *a = w->a;
+
+	if (a->cluster != NULL && a->cluster->feed != NULL)
+		db_feed_poll_soon(a->cluster->feed);
+	if (w->done != NULL)
+		w->done(a, status, &op->err, w->done_data);
+	api_write_free(w);
+	a->nbackground--;
+	api_maybe_stopped(a);
+}
+
+int api_write_background(struct node_api *a, struct write_ctx *w,
+                         void (*done)(struct node_api *a, int status,
+                                      const struct err *e, void *data),
+                         void *data)
+{
+	w->a = a;
+	w->done = done;
+	w->done_data = data;
+	w->op.data = w;
+	if (w->has_oom || a->cluster == NULL || a->cluster->db == NULL ||
+	    db_submit(a->cluster->db, &w->op, background_run,
+	              background_done) != 0) {
+		api_write_free(w);
+		return -EBUSY;
+	}
+	a->nbackground++;
+	return 0;
 }
 
 /* Sets a parameter error and fails c with 400. */
@@ -903,7 +939,7 @@ static void ticket_reply(struct api_call *c, const char *userid)
 {
 	const struct view_snap *v = c->a->snap;
 	char ticket[AUTH_TICKET_MAX], csrf[AUTH_CSRF_MAX];
-	int64_t now = wall_s();
+	int64_t now = api_wall_s();
 	struct err e;
 
 	memset(&c->who, 0, sizeof c->who);
@@ -950,7 +986,7 @@ static void route_ticket(struct api_call *c)
 	const struct view_snap *v;
 	const struct api_user *u;
 	char userid[AUTH_USERID_MAX + 2];
-	int64_t now = wall_s(), issued;
+	int64_t now = api_wall_s(), issued;
 	struct err e;
 
 	if (c->match.route->method == API_GET) {

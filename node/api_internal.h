@@ -69,6 +69,16 @@ struct view_snap {
 		char fingerprint[96];
 	} * fingerprints;
 	size_t nfingerprints;
+	/* storage_clients: each node's RADOS client address per rbd
+	 * storage (node/api_fence.c) */
+	struct view_client {
+		char storage[65];
+		char node[64];
+		char addr[128];
+		int64_t fenced_at; /* 0: not fenced */
+		char fenced_by[64];
+	} * clients;
+	size_t nclients;
 	struct view_auth auth;
 };
 
@@ -122,6 +132,18 @@ struct node_api {
 	/* storage figures (node/api_storage.c) */
 	uv_timer_t storage_timer;
 	bool has_storage_timer, is_storage_polling;
+	/* the last poll's figures: GET /nodes/{node}/storage's rbd rows */
+	struct node_storage_figures storage_seen[64];
+	size_t nstorage_seen;
+	/* volumes an operation of this node is changing (node/api_storage.c):
+	 * a second operation on one of them is refused, not interleaved */
+	struct list busy_volumes;
+	/* storage fencing (node/api_fence.c) */
+	uint64_t fence_recorded_ms; /* last recorder run, monotonic */
+	bool is_fence_recording;
+	unsigned nbackground;       /* api_write_background writes in flight */
+	char fence_checked[16][65]; /* rbd storages checked since start */
+	unsigned nfence_checked;
 	struct db_op keys_op;
 	bool is_keys_running;
 	uint64_t keys_tried_ms;
@@ -146,13 +168,16 @@ typedef void (*route_fn)(struct api_call *c);
  * PERM_PUBLIC: anyone, unauthenticated; PERM_USER: any authenticated
  * principal (handlers may filter); PERM_SELF: the principal's own user
  * named in the {userid} parameter passes without privs; PERM_ROOT:
- * root@pam only. privs: any one of these (comma-separated Proxmox names)
- * on path, whose {params} are filled from the request. */
+ * root@pam only; PERM_OWNER: the owner of the task named by the {upid}
+ * parameter (api_task_is_owner) passes without privs. privs: any one of
+ * these (comma-separated Proxmox names) on path, whose {params} are
+ * filled from the request. */
 enum {
 	PERM_PUBLIC = 1 << 0,
 	PERM_USER = 1 << 1,
 	PERM_SELF = 1 << 2,
 	PERM_ROOT = 1 << 3,
+	PERM_OWNER = 1 << 4,
 };
 struct route_perm {
 	unsigned flags;
@@ -204,6 +229,9 @@ struct api_call {
 	struct db_op op;
 	struct pool_work work;
 	void *ctx; /* a handler's own state, freed by its done */
+	/* api_call_run_rpc: the answer (c->reply) goes here, not to h2o or
+	 * fwd */
+	void (*on_reply)(struct api_call *c);
 };
 
 /* The routes of node/api_access.c and node/api_tasks.c, for the table in
@@ -249,11 +277,65 @@ void api_call_fail_http(struct api_call *c, int http_status,
 /* Frees the API once it is stopped and nothing of it is pending. */
 void api_maybe_stopped(struct node_api *a);
 
+/* Runs route's handler for an RPC that is not a REST request
+ * (cairn.Storage/Upload) as an api_call of its own: authenticated as
+ * cairn.Api/Call (r came on the local socket: root@pam) or cairn.Api/Remote
+ * (credential, as an Authorization header) would be, with params (stolen)
+ * as its parameters for the route's permission and request message, after
+ * the same view wait. Its answer, success or failure, goes to on_reply
+ * (c->reply; c->ctx is ctx), never to r: r stays the caller's to answer
+ * or take (c->fwd is r, while the call runs). -ESHUTDOWN when the API is
+ * not running, -ENOMEM; on_reply does not run then. */
+int api_call_run_rpc(struct node_req *r, const struct api_route *route,
+                     json_t *params, const char *credential,
+                     void (*on_reply)(struct api_call *c), void *ctx,
+                     struct err *e);
+
+/* An rbd storage's connection settings, copied from the view on the loop
+ * for work on the storage pool; holds the key: explicit_bzero when done. */
+static inline int64_t api_wall_s(void)
+{
+	return clock_wall_ms(clock_real()) / 1000;
+}
+
+static inline const char *api_self_name(const struct node_api *a)
+{
+	return a->cluster->node->config->node_name;
+}
+
+/* node/api_fence.c: storage-level fencing on rbd. */
+extern const struct api_route api_fence_routes[];
+extern const size_t api_fence_nroutes;
+/* From the storage timer: records this node's RADOS client address on its
+ * rbd storages (and removes its own fence at its first check). */
+void api_fence_poll(struct node_api *a);
+
+struct store_rbd;
+struct rbd_conf {
+	char monhost[1024];
+	char pool[96];
+	char username[64];
+	char ns[96];
+	char key[256];
+};
+/* From s's options and secret; -EINVAL when monhost or key is missing. */
+int api_rbd_conf(const struct res_storage *s, struct rbd_conf *c);
+/* On the storage pool: connects with a 5 s timeout. */
+int api_rbd_open(const struct rbd_conf *c, struct store_rbd **r, struct err *e);
+
 /* node/api_storage.c: this node's storage figures, measured every 5 s
  * and after each view load. */
 void api_storage_start(struct node_api *a);
 void api_storage_poll(struct node_api *a);
 void api_storage_stop(struct node_api *a);
+/* The target of an upload, checked as POST .../upload checks it (content
+ * iso, vztmpl or import that the storage takes, a file name that makes a
+ * volume id, a dir storage enabled on this node): its directory and volid.
+ * False when c was failed (400 naming the parameter, 404...). */
+bool api_storage_upload_target(struct api_call *c,
+                               const Cairn__StorageUploadRequest *q, char *root,
+                               size_t root_size, char *volid,
+                               size_t volid_size);
 
 /* node/api_tasks.c */
 /* A task for c's long operation: its log gets `what` as its first line,
@@ -273,6 +355,15 @@ void *api_task_data(const struct api_task *t);
 struct node_api *api_task_api(const struct api_task *t);
 /* Who asked to abort it, or NULL. */
 const char *api_task_aborted_by(const struct api_task *t);
+/* Its UPID (node/api_tasks.c, at the end). */
+const char *api_task_upid(const struct api_task *t);
+/* cb (NULL: none) runs on the loop when a running task should stop early:
+ * someone aborted it (api_task_aborted_by says who) or, while it is busy,
+ * the node stops. The worker still ends with api_task_end. */
+void api_task_on_abort(struct api_task *t, void (*cb)(struct api_task *t));
+/* Is c's principal the owner of the task its {upid} parameter names (the
+ * principal that started it, or the user whose token did)? */
+bool api_task_is_owner(const struct api_call *c);
 
 /* Marks the tasks of the last run that never ended (once, before any
  * task may start; retried after each view load until it worked). */
@@ -301,6 +392,12 @@ struct write_ctx {
 	unsigned nstrings;
 	json_t *data; /* the answer on success (NULL: null) */
 	bool has_oom;
+	/* api_write_background */
+	struct db_op op;
+	struct node_api *a;
+	void (*done)(struct node_api *a, int status, const struct err *e,
+	             void *data);
+	void *done_data;
 };
 
 struct write_ctx *api_write_new(void);
@@ -313,6 +410,13 @@ void api_write_text(struct write_ctx *w, struct write_stmt *st,
 void api_write_int(struct write_stmt *st, int64_t v);
 /* Runs w for c (owns w from here) and answers w->data (or null). */
 void api_write_submit(struct api_call *c, struct write_ctx *w);
+/* Runs w outside any call (owns w from here); done (may be NULL) gets
+ * the outcome on the loop. -EBUSY (w freed, done not called) when the DB
+ * is not there or its queue is full. */
+int api_write_background(struct node_api *a, struct write_ctx *w,
+                         void (*done)(struct node_api *a, int status,
+                                      const struct err *e, void *data),
+                         void *data);
 /* Sets a parameter error and fails c with 400. */
 void api_param_error(struct api_call *c, const char *name, const char *fmt, ...)
         CAIRN_PRINTF(3, 4);

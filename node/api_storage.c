@@ -196,6 +196,88 @@ static void options_merge(const Cairn__StorageRequest *q, json_t *obj)
 		json_object_set_new(obj, "krbd", json_integer(q->krbd));
 }
 
+/* The cephx key of a keyring parameter, a keyring file's text
+ * ("[client.x]\n\tkey = AQ...") or the base64 key itself, into key;
+ * false when there is none. The key is a secret: kept apart from the
+ * options, never shown back. */
+static bool keyring_key(const char *keyring, char *key, size_t size)
+{
+	const char *k =
+	        strchr(keyring, '[') != NULL ? strstr(keyring, "key") : NULL;
+	size_t n;
+
+	if (k != NULL && (k = strchr(k, '=')) != NULL)
+		k++;
+	else
+		k = keyring;
+	k += strspn(k, " \t");
+	n = strspn(k, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx"
+	              "yz0123456789+/=");
+	if (n < 16 || n >= size)
+		return false;
+	memcpy(key, k, n);
+	key[n] = '\0';
+	return true;
+}
+
+/* Checks the rbd connection settings a request gives against librbd's
+ * limits (store_rbd_option_check); fails c with a 400 naming the first
+ * bad one. */
+static bool rbd_options_ok(struct api_call *c, const Cairn__StorageRequest *q)
+{
+	const struct {
+		const char *name, *value;
+	} opts[] = {
+	        {"monhost", q->monhost},
+	        {"pool", q->pool},
+	        {"namespace", q->namespace_},
+	        {"username", q->username},
+	};
+	struct err e;
+	size_t i;
+
+	for (i = 0; i < CAIRN_ARRAY_SIZE(opts); i++) {
+		if (opts[i].value != NULL &&
+		    store_rbd_option_check(opts[i].name, opts[i].value, &e) !=
+		            0) {
+			api_param_error(c, opts[i].name, "%s", e.msg);
+			return false;
+		}
+	}
+	if (q->keyring != NULL) {
+		char key[256];
+		bool has_key = keyring_key(q->keyring, key, sizeof key);
+
+		explicit_bzero(key, sizeof key);
+		if (!has_key) {
+			api_param_error(c, "keyring",
+			                "a cephx key (base64) or a keyring "
+			                "file's text");
+			return false;
+		}
+	}
+	return true;
+}
+
+/* Adds the statement that stores the key of q->keyring (checked by
+ * rbd_options_ok) as the cluster secret storage_keyring:ID. */
+static void keyring_write(struct write_ctx *w, const char *id,
+                          const char *keyring)
+{
+	struct write_stmt *st;
+	char name[160], key[256];
+
+	if (!keyring_key(keyring, key, sizeof key))
+		return;
+	snprintf(name, sizeof name, "storage_keyring:%s", id);
+	st = api_write_add(w, "INSERT INTO cluster_secrets (name, value) "
+	                      "VALUES (?, ?) ON CONFLICT (name) DO "
+	                      "UPDATE SET value = excluded.value");
+	api_write_text(w, st, name);
+	api_write_text(w, st, key);
+	explicit_bzero(key, sizeof key);
+}
+
 /* The row of a new storage (after the checks, and for a shared dir
  * after every node saw it). */
 static void storage_create_write(struct api_call *c)
@@ -247,42 +329,8 @@ static void storage_create_write(struct api_call *c)
 	api_write_int(st, q->has_disable && q->disable);
 	api_write_text(w, st, text);
 	free(text);
-	if (q->keyring != NULL) {
-		/* The key is a secret: kept apart, never shown back. A
-		 * keyring file's text ("[client.x] key = ...") or the key. */
-		const char *k = strchr(q->keyring, '[') != NULL
-		                        ? strstr(q->keyring, "key")
-		                        : NULL;
-		char key[256];
-		size_t n;
-
-		/* a keyring file: "[client.x]\n\tkey = AQ..." */
-		if (k != NULL && (k = strchr(k, '=')) != NULL)
-			k++;
-		else
-			k = q->keyring;
-		k += strspn(k, " \t");
-		n = strspn(k,
-		           "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx"
-		           "yz0123456789+/=");
-		if (n < 16 || n >= sizeof key) {
-			api_write_free(w);
-			api_param_error(c, "keyring",
-			                "a cephx key (base64) or a keyring "
-			                "file's text");
-			return;
-		}
-		memcpy(key, k, n);
-		key[n] = '\0';
-		snprintf(msg, sizeof msg, "storage_keyring:%s", q->storage);
-		st = api_write_add(w,
-		                   "INSERT INTO cluster_secrets (name, value) "
-		                   "VALUES (?, ?) ON CONFLICT (name) DO "
-		                   "UPDATE SET value = excluded.value");
-		api_write_text(w, st, msg);
-		api_write_text(w, st, key);
-		explicit_bzero(key, sizeof key);
-	}
+	if (q->keyring != NULL)
+		keyring_write(w, q->storage, q->keyring);
 	api_write_submit(c, w);
 }
 
@@ -336,6 +384,8 @@ static void route_storage_create(struct api_call *c)
 		                "and keyring)");
 		return;
 	}
+	if (!rbd_options_ok(c, q))
+		return;
 	if (q->nodes != NULL &&
 	    !nodes_ok(c, q->nodes, bad, sizeof bad, nodes_norm)) {
 		api_param_error(c, "nodes", "no such cluster node '%s'", bad);
@@ -348,18 +398,212 @@ static void route_storage_create(struct api_call *c)
 	storage_create_write(c);
 }
 
+/* Is option `name` given by the request too? */
+static bool is_given(const Cairn__StorageRequest *q, const char *name)
+{
+	const struct {
+		const char *name;
+		bool is_given;
+	} given[] = {
+	        {"path", q->path != NULL},
+	        {"pool", q->pool != NULL},
+	        {"monhost", q->monhost != NULL},
+	        {"username", q->username != NULL},
+	        {"namespace", q->namespace_ != NULL},
+	        {"keyring", q->keyring != NULL},
+	        {"krbd", q->has_krbd},
+	        {"nodes", q->nodes != NULL},
+	        {"shared", q->has_shared},
+	        {"disable", q->has_disable},
+	        {"content", q->content != NULL},
+	};
+	size_t i;
+
+	for (i = 0; i < CAIRN_ARRAY_SIZE(given); i++) {
+		if (strcmp(given[i].name, name) == 0)
+			return given[i].is_given;
+	}
+	return false;
+}
+
+/* What a PUT's delete= list clears besides options. */
+struct set_deletes {
+	bool nodes, shared, disable;
+};
+
+/* Reads q->delete_ into d, removing the options it names from opts (may
+ * be NULL: only check); fails c with a 400 on `delete` for an option the
+ * request also sets, one the type does not have, or one the storage
+ * cannot work without (dir: path; rbd: monhost, and keyring, which would
+ * leave no key). */
+static bool set_deletes(struct api_call *c, const Cairn__StorageRequest *q,
+                        const struct res_storage *s, json_t *opts,
+                        struct set_deletes *d)
+{
+	static const char *const common[] = {"nodes", "shared", "disable"};
+	static const char *const dir[] = {"mkdir"};
+	static const char *const rbd[] = {"pool", "username", "namespace",
+	                                  "krbd"};
+	char dels[256], *save = NULL, *n;
+	bool is_rbd = strcmp(s->type, "rbd") == 0, is_known;
+	size_t i;
+
+	memset(d, 0, sizeof *d);
+	if (q->delete_ == NULL)
+		return true;
+	if (strlen(q->delete_) >= sizeof dels) {
+		api_param_error(c, "delete", "at most %zu bytes",
+		                sizeof dels - 1);
+		return false;
+	}
+	snprintf(dels, sizeof dels, "%s", q->delete_);
+	for (n = strtok_r(dels, ",; ", &save); n != NULL;
+	     n = strtok_r(NULL, ",; ", &save)) {
+		if (is_given(q, n)) {
+			api_param_error(c, "delete",
+			                "cannot set and delete property '%s' "
+			                "at the same time",
+			                n);
+			return false;
+		}
+		if (strcmp(n, is_rbd ? "monhost" : "path") == 0 ||
+		    (is_rbd && strcmp(n, "keyring") == 0)) {
+			api_param_error(c, "delete",
+			                "unable to delete required option '%s' "
+			                "of %s storage%s",
+			                n, s->type,
+			                strcmp(n, "keyring") == 0
+			                        ? " (it would leave no key)"
+			                        : "");
+			return false;
+		}
+		is_known = false;
+		for (i = 0; i < CAIRN_ARRAY_SIZE(common); i++)
+			is_known |= strcmp(n, common[i]) == 0;
+		for (i = 0; !is_rbd && i < CAIRN_ARRAY_SIZE(dir); i++)
+			is_known |= strcmp(n, dir[i]) == 0;
+		for (i = 0; is_rbd && i < CAIRN_ARRAY_SIZE(rbd); i++)
+			is_known |= strcmp(n, rbd[i]) == 0;
+		if (!is_known) {
+			api_param_error(c, "delete",
+			                "no such option '%s' to delete on %s "
+			                "storage",
+			                n, s->type);
+			return false;
+		}
+		if (strcmp(n, "nodes") == 0)
+			d->nodes = true;
+		else if (strcmp(n, "shared") == 0)
+			d->shared = true;
+		else if (strcmp(n, "disable") == 0)
+			d->disable = true;
+		else if (opts != NULL)
+			json_object_del(opts, n);
+	}
+	return true;
+}
+
+/* The UPDATE of a PUT (after the checks, and for a dir storage becoming
+ * or staying shared on a new path after every node saw it): the options
+ * merged into the row read now, and the key in the same transaction. */
+static void storage_set_write(struct api_call *c)
+{
+	const Cairn__StorageRequest *q = (const void *)c->msg;
+	const struct res_storage *s;
+	char content[256], bad[128], *text;
+	unsigned mask = 0;
+	struct write_ctx *w;
+	struct write_stmt *st;
+	struct set_deletes d;
+	json_t *opts = NULL;
+	char nodes_norm[256] = "";
+	struct err e;
+
+	s = c->a->snap != NULL ? find_storage(c->a->snap, q->storage) : NULL;
+	if (s == NULL) {
+		api_call_fail(c, -ENOENT, "storage '%s' does not exist",
+		              q->storage);
+		return;
+	}
+	if (q->digest != NULL && strcmp(q->digest, s->digest) != 0) {
+		api_call_fail(c, -EBUSY,
+		              "detected modified configuration - file changed "
+		              "by other user? Try again.");
+		return;
+	}
+	if (q->nodes != NULL &&
+	    !nodes_ok(c, q->nodes, bad, sizeof bad, nodes_norm)) {
+		api_param_error(c, "nodes", "no such cluster node '%s'", bad);
+		return;
+	}
+	if (json_parse_bounded(s->options, strlen(s->options),
+	                       sizeof s->options, 4, &opts, &e) != 0)
+		opts = json_object();
+	if (opts == NULL) {
+		api_call_fail(c, -ENOMEM, "out of memory");
+		return;
+	}
+	options_merge(q, opts);
+	if (!set_deletes(c, q, s, opts, &d)) {
+		json_decref(opts);
+		return;
+	}
+	text = json_dumps(opts, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(opts);
+	if (q->content != NULL) {
+		store_content_parse(q->content, &mask, &e);
+		store_content_format(mask, content, sizeof content);
+	}
+	w = api_write_new();
+	if (w == NULL || text == NULL) {
+		free(text);
+		if (w != NULL)
+			api_write_free(w);
+		api_call_fail(c, -ENOMEM, "out of memory");
+		return;
+	}
+	st = api_write_add(w, "UPDATE storage SET "
+	                      "content = coalesce(?, content), "
+	                      "shared = coalesce(?, shared), "
+	                      "nodes = CASE WHEN ? THEN NULL ELSE "
+	                      "coalesce(?, nodes) END, "
+	                      "disable = coalesce(?, disable), "
+	                      "options = ?, "
+	                      "digest = lower(hex(randomblob(20))) "
+	                      "WHERE id = ? AND digest = ?");
+	st->none_msg = api_write_keep(w, "detected modified configuration - "
+	                                 "file changed by other user? Try "
+	                                 "again.");
+	api_write_text(w, st, q->content != NULL ? content : NULL);
+	if (q->has_shared || d.shared)
+		api_write_int(st, q->has_shared && q->shared);
+	else
+		api_write_text(w, st, NULL);
+	api_write_int(st, d.nodes);
+	api_write_text(w, st, q->nodes != NULL ? nodes_norm : NULL);
+	if (q->has_disable || d.disable)
+		api_write_int(st, q->has_disable && q->disable);
+	else
+		api_write_text(w, st, NULL);
+	api_write_text(w, st, text);
+	api_write_text(w, st, s->id);
+	api_write_text(w, st, s->digest);
+	free(text);
+	if (q->keyring != NULL)
+		keyring_write(w, s->id, q->keyring);
+	api_write_submit(c, w);
+}
+
 static void route_storage_set(struct api_call *c)
 {
 	const Cairn__StorageRequest *q = (const void *)c->msg;
 	const struct res_storage *s;
-	char content[256], bad[128], *text, dels[256], *save = NULL, *d;
+	char bad[128], root[PATH_MAX_LEN + 1];
 	unsigned mask = 0;
-	struct write_ctx *w;
-	struct write_stmt *st;
-	json_t *opts = NULL;
+	struct set_deletes d;
 	char nodes_norm[256] = "";
 	struct err e;
-	bool clear_nodes = false;
+	bool is_shared_after, has_root;
 
 	if (api_view_wait(c) || api_view_missing(c))
 		return;
@@ -384,6 +628,12 @@ static void route_storage_set(struct api_call *c)
 		api_param_error(c, "content", "%s", e.msg);
 		return;
 	}
+	if (strcmp(s->type, "rbd") == 0 &&
+	    (mask & ~(unsigned)(STORE_CT_IMAGES | STORE_CT_ROOTDIR))) {
+		api_param_error(c, "content",
+		                "rbd storage holds only images and rootdir");
+		return;
+	}
 	if (q->path != NULL && !path_ok(q->path)) {
 		api_param_error(c, "path",
 		                "an absolute path without '..', ',' or '='");
@@ -394,60 +644,26 @@ static void route_storage_set(struct api_call *c)
 		api_param_error(c, "nodes", "no such cluster node '%s'", bad);
 		return;
 	}
-	if (json_parse_bounded(s->options, strlen(s->options),
-	                       sizeof s->options, 4, &opts, &e) != 0)
-		opts = json_object();
-	options_merge(q, opts);
-	if (q->delete_ != NULL) {
-		snprintf(dels, sizeof dels, "%s", q->delete_);
-		for (d = strtok_r(dels, ",; ", &save); d != NULL;
-		     d = strtok_r(NULL, ",; ", &save)) {
-			if (strcmp(d, "nodes") == 0)
-				clear_nodes = true;
-			else
-				json_object_del(opts, d);
-		}
-	}
-	text = json_dumps(opts, JSON_COMPACT | JSON_SORT_KEYS);
-	json_decref(opts);
-	if (q->content != NULL)
-		store_content_format(mask, content, sizeof content);
-	w = api_write_new();
-	if (w == NULL || text == NULL) {
-		free(text);
-		if (w != NULL)
-			api_write_free(w);
-		api_call_fail(c, -ENOMEM, "out of memory");
+	if (q->keyring != NULL && strcmp(s->type, "rbd") != 0) {
+		api_param_error(c, "keyring", "only rbd storages take a key");
 		return;
 	}
-	st = api_write_add(w, "UPDATE storage SET "
-	                      "content = coalesce(?, content), "
-	                      "shared = coalesce(?, shared), "
-	                      "nodes = CASE WHEN ? THEN NULL ELSE "
-	                      "coalesce(?, nodes) END, "
-	                      "disable = coalesce(?, disable), "
-	                      "options = ?, "
-	                      "digest = lower(hex(randomblob(20))) "
-	                      "WHERE id = ? AND digest = ?");
-	st->none_msg = api_write_keep(w, "detected modified configuration - "
-	                                 "file changed by other user? Try "
-	                                 "again.");
-	api_write_text(w, st, q->content != NULL ? content : NULL);
-	if (q->has_shared)
-		api_write_int(st, q->shared);
-	else
-		api_write_text(w, st, NULL);
-	api_write_int(st, clear_nodes);
-	api_write_text(w, st, q->nodes != NULL ? nodes_norm : NULL);
-	if (q->has_disable)
-		api_write_int(st, q->disable);
-	else
-		api_write_text(w, st, NULL);
-	api_write_text(w, st, text);
-	api_write_text(w, st, s->id);
-	api_write_text(w, st, s->digest);
-	free(text);
-	api_write_submit(c, w);
+	if (!rbd_options_ok(c, q) || !set_deletes(c, q, s, NULL, &d))
+		return;
+	/* A dir storage that turns shared, or moves while shared: the same
+	 * check as POST's, every member must see the new place. */
+	is_shared_after = q->has_shared ? q->shared : s->is_shared && !d.shared;
+	has_root = dir_root(c->a->cluster->node->config, s, root,
+	                    sizeof root) == 0;
+	if (strcmp(s->type, "dir") == 0 && is_shared_after &&
+	    (!s->is_shared ||
+	     (q->path != NULL && (!has_root || strcmp(q->path, root) != 0))) &&
+	    (q->path != NULL || has_root)) {
+		shared_check(c, q->path != NULL ? q->path : root,
+		             storage_set_write);
+		return;
+	}
+	storage_set_write(c);
 }
 
 static void route_storage_delete(struct api_call *c)
@@ -479,13 +695,7 @@ struct store_job {
 	int (*run)(struct store_job *j, struct err *e);
 	/* inputs */
 	bool is_rbd;
-	struct {
-		char monhost[1024];
-		char pool[96];
-		char username[64];
-		char ns[96];
-		char key[256];
-	} rbd;
+	struct rbd_conf rbd;
 	char root[PATH_MAX_LEN + 1];
 	char storage[65];
 	char volid[1100];
@@ -494,6 +704,16 @@ struct store_job {
 	uint64_t bytes;
 	unsigned content_mask;
 	char name[256];
+	/* volume operations (cairn-volume/...) */
+	struct busy_volume *busy; /* the lock on volid, released when done */
+	char snap[64];
+	bool is_full, is_relative;
+	bool is_filtered; /* a content list: rows the caller may see */
+	struct { /* lockers: the nodes' client hosts, to name the holder */
+		char node[64];
+		char host[128];
+	} hosts[16];
+	size_t nhosts;
 	/* outputs */
 	json_t *result;
 	int rv;
@@ -503,10 +723,9 @@ struct store_job {
 		char id[65];
 		char type[8];
 		char content[128];
-		bool shared, active;
+		bool shared, active, enabled;
 		uint64_t total, used, avail;
 		char root[PATH_MAX_LEN + 1];
-		struct store_job *rbd; /* rbd: its connection settings */
 	} st[64];
 	size_t nst;
 };
@@ -518,6 +737,98 @@ static void rbd_job_free(struct store_job *j)
 		return;
 	explicit_bzero(&j->rbd, sizeof j->rbd);
 	mem_free(j);
+}
+
+/* A volume an operation is changing, in node_api.busy_volumes. */
+struct busy_volume {
+	struct list link;
+	char volid[1100];
+};
+
+/* Takes the lock on volid for a job, or answers 409-class -EBUSY naming
+ * the volume when another operation of this node holds it. */
+static int volume_lock(struct api_call *c, struct store_job *j)
+{
+	struct list *head = &c->a->busy_volumes, *l;
+	struct busy_volume *b;
+
+	for (l = head->next; l != head; l = l->next) {
+		b = CAIRN_CONTAINER_OF(l, struct busy_volume, link);
+		if (strcmp(b->volid, j->volid) == 0)
+			return err_set(&j->err, -EBUSY,
+			               "volume '%s' is busy: another operation "
+			               "on it is running, retry when it ends",
+			               j->volid);
+	}
+	b = mem_calloc(1, sizeof *b);
+	if (b == NULL)
+		return err_set(&j->err, -ENOMEM, "out of memory");
+	snprintf(b->volid, sizeof b->volid, "%s", j->volid);
+	list_insert_tail(head, &b->link);
+	j->busy = b;
+	return 0;
+}
+
+static void volume_unlock(struct busy_volume *b)
+{
+	if (b == NULL)
+		return;
+	list_remove(&b->link);
+	mem_free(b);
+}
+
+/* Proxmox's check_volume_access: may the caller see volume volid of
+ * storage `storage`? Datastore administrators see everything; ISOs,
+ * container templates and imports need read access to the storage;
+ * backups of a guest Datastore.AllocateSpace and VM.Backup on it; disk
+ * images of a guest Datastore.Audit and VM.Config.Disk on it. */
+static bool volume_visible(struct api_call *c, const char *storage,
+                           const char *volid, bool is_rbd)
+{
+	char path[96], vm[32];
+	struct store_volid v;
+
+	snprintf(path, sizeof path, "/storage/%s", storage);
+	if (api_access_can(c, path, "Datastore.Allocate"))
+		return true;
+	if (store_volid_parse(volid, is_rbd, &v, NULL) != 0)
+		return false;
+	snprintf(vm, sizeof vm, "/vms/%u", v.vmid);
+	switch (v.content) {
+	case STORE_CT_ISO:
+	case STORE_CT_VZTMPL:
+	case STORE_CT_IMPORT:
+		return api_access_can(
+		        c, path, "Datastore.AllocateSpace,Datastore.Audit");
+	case STORE_CT_BACKUP:
+		return v.vmid != 0 &&
+		       api_access_can(c, path, "Datastore.AllocateSpace") &&
+		       api_access_can(c, vm, "VM.Backup");
+	case STORE_CT_IMAGES:
+	case STORE_CT_ROOTDIR:
+		return v.vmid != 0 &&
+		       api_access_can(c, path, "Datastore.Audit") &&
+		       api_access_can(c, vm, "VM.Config.Disk");
+	default:
+		return false;
+	}
+}
+
+/* Keeps the rows of a content list the caller may see. */
+static void filter_rows(struct api_call *c, struct store_job *j, json_t *rows)
+{
+	size_t i = 0;
+
+	while (i < json_array_size(rows)) {
+		const char *volid = json_string_value(
+		        json_object_get(json_array_get(rows, i), "volid"));
+
+		if (volid != NULL &&
+		    volume_visible(c, j->storage, volid, j->is_rbd))
+			i++;
+		else
+			json_array_remove(rows, i);
+	}
 }
 
 static void job_work(struct pool_work *w)
@@ -534,10 +845,13 @@ static void job_done(struct pool_work *w, int status)
 	struct store_job *j = c->ctx;
 	struct node_api *a = c->a;
 	json_t *result = j->result;
-	size_t i;
 
 	c->ctx = NULL;
 	j->result = NULL;
+	volume_unlock(j->busy);
+	if (status == 0 && j->rv == 0 && j->is_filtered &&
+	    json_is_array(result))
+		filter_rows(c, j, result);
 	if (status != 0)
 		api_call_fail(c, -ESHUTDOWN, "the node is stopping");
 	else if (j->rv != 0)
@@ -546,8 +860,6 @@ static void job_done(struct pool_work *w, int status)
 		api_reply_json(c, result != NULL ? result : json_null());
 	if (status != 0 || j->rv != 0)
 		json_decref(result);
-	for (i = 0; i < j->nst; i++)
-		rbd_job_free(j->st[i].rbd); /* left when status_run never ran */
 	rbd_job_free(j);
 	if (a->cluster != NULL && a->cluster->feed != NULL)
 		db_feed_poll_soon(a->cluster->feed);
@@ -561,15 +873,13 @@ static void job_submit(struct api_call *c, struct store_job *j)
 	if (api_pool_submit(c->a->cluster->node->storage_pool, &c->work,
 	                    job_work, job_done) != 0) {
 		c->ctx = NULL;
-		for (size_t i = 0; i < j->nst; i++)
-			rbd_job_free(j->st[i].rbd);
+		volume_unlock(j->busy);
 		rbd_job_free(j);
 		api_call_fail(c, -EBUSY, "the storage pool is busy, retry");
 	}
 }
 
-/* An rbd storage's connection settings, from its options and key. */
-static int rbd_config(const struct res_storage *s, struct store_job *j)
+int api_rbd_conf(const struct res_storage *s, struct rbd_conf *c)
 {
 	json_t *opts;
 	const char *v;
@@ -578,35 +888,45 @@ static int rbd_config(const struct res_storage *s, struct store_job *j)
 	if (json_parse_bounded(s->options, strlen(s->options),
 	                       sizeof s->options, 4, &opts, &e) != 0)
 		return -EINVAL;
-	j->is_rbd = true;
 	v = json_string_value(json_object_get(opts, "monhost"));
-	snprintf(j->rbd.monhost, sizeof j->rbd.monhost, "%s",
-	         v != NULL ? v : "");
+	snprintf(c->monhost, sizeof c->monhost, "%s", v != NULL ? v : "");
 	v = json_string_value(json_object_get(opts, "pool"));
-	snprintf(j->rbd.pool, sizeof j->rbd.pool, "%s", v != NULL ? v : "rbd");
+	snprintf(c->pool, sizeof c->pool, "%s", v != NULL ? v : "rbd");
 	v = json_string_value(json_object_get(opts, "username"));
-	snprintf(j->rbd.username, sizeof j->rbd.username, "%s",
+	snprintf(c->username, sizeof c->username, "%s",
 	         v != NULL ? v : "admin");
 	v = json_string_value(json_object_get(opts, "namespace"));
-	snprintf(j->rbd.ns, sizeof j->rbd.ns, "%s", v != NULL ? v : "");
+	snprintf(c->ns, sizeof c->ns, "%s", v != NULL ? v : "");
 	json_decref(opts);
-	snprintf(j->rbd.key, sizeof j->rbd.key, "%s", s->secret);
-	return j->rbd.monhost[0] != '\0' && j->rbd.key[0] != '\0' ? 0 : -EINVAL;
+	snprintf(c->key, sizeof c->key, "%s", s->secret);
+	return c->monhost[0] != '\0' && c->key[0] != '\0' ? 0 : -EINVAL;
+}
+
+int api_rbd_open(const struct rbd_conf *c, struct store_rbd **r, struct err *e)
+{
+	struct store_rbd_config rc = {
+	        .monhost = c->monhost,
+	        .username = c->username,
+	        .key = c->key,
+	        .pool = c->pool,
+	        .namespace_name = c->ns,
+	        .timeout_s = 5,
+	};
+
+	return store_rbd_connect(&rc, r, e);
+}
+
+/* An rbd storage's connection settings, from its options and key. */
+static int rbd_config(const struct res_storage *s, struct store_job *j)
+{
+	j->is_rbd = true;
+	return api_rbd_conf(s, &j->rbd);
 }
 
 /* On the storage pool: a connection for one piece of work. */
 static int rbd_open(struct store_job *j, struct store_rbd **r, struct err *e)
 {
-	struct store_rbd_config rc = {
-	        .monhost = j->rbd.monhost,
-	        .username = j->rbd.username,
-	        .key = j->rbd.key,
-	        .pool = j->rbd.pool,
-	        .namespace_name = j->rbd.ns,
-	        .timeout_s = 5,
-	};
-
-	return store_rbd_connect(&rc, r, e);
+	return api_rbd_open(&j->rbd, r, e);
 }
 
 /* The storage of a /nodes/{node}/storage/{storage}/... call, checked: it
@@ -653,6 +973,10 @@ static struct store_job *job_for(struct api_call *c, const char *id)
 
 /* ----------------------------------------------- node storage status */
 
+/* On the storage pool: stats the dir rows (root set); the others came
+ * filled (rbd: from the last poll; disabled: nothing). Proxmox's row:
+ * total, used and avail always (0 when inactive), used_fraction when
+ * total is not 0. */
 static int status_run(struct store_job *j, struct err *e)
 {
 	json_t *list = json_array();
@@ -663,62 +987,50 @@ static int status_run(struct store_job *j, struct err *e)
 		struct stat sb;
 		json_t *row;
 
-		if (j->st[i].rbd != NULL) {
-			struct store_rbd *r = NULL;
-
-			j->st[i].active =
-			        rbd_open(j->st[i].rbd, &r, e) == 0 &&
-			        store_rbd_status(r, &j->st[i].total,
-			                         &j->st[i].used,
-			                         &j->st[i].avail, e) == 0;
-			store_rbd_close(r);
-			rbd_job_free(j->st[i].rbd);
-			j->st[i].rbd = NULL;
-		} else {
+		if (j->st[i].root[0] != '\0')
 			j->st[i].active =
 			        stat(j->st[i].root, &sb) == 0 &&
 			        S_ISDIR(sb.st_mode) &&
 			        store_dir_status(j->st[i].root, &j->st[i].total,
 			                         &j->st[i].used,
 			                         &j->st[i].avail, e) == 0;
-		}
-		row = json_pack("{s:s, s:s, s:s, s:i, s:i, s:i}", "storage",
-		                j->st[i].id, "type", j->st[i].type, "content",
-		                j->st[i].content, "shared",
+		if (!j->st[i].active)
+			j->st[i].total = j->st[i].used = j->st[i].avail = 0;
+		row = json_pack("{s:s, s:s, s:s, s:i, s:i, s:i, s:I, s:I, s:I}",
+		                "storage", j->st[i].id, "type", j->st[i].type,
+		                "content", j->st[i].content, "shared",
 		                (int)j->st[i].shared, "active",
-		                (int)j->st[i].active, "enabled", 1);
-		if (row != NULL && j->st[i].active) {
-			json_object_set_new(
-			        row, "total",
-			        json_integer((json_int_t)j->st[i].total));
-			json_object_set_new(
-			        row, "used",
-			        json_integer((json_int_t)j->st[i].used));
-			json_object_set_new(
-			        row, "avail",
-			        json_integer((json_int_t)j->st[i].avail));
-			json_object_set_new(
-			        row, "used_fraction",
-			        json_real(
-			                j->st[i].total > 0
-			                        ? (double)j->st[i].used /
-			                                  (double)j->st[i].total
-			                        : 0));
-		}
+		                (int)j->st[i].active, "enabled",
+		                (int)j->st[i].enabled, "total",
+		                (json_int_t)j->st[i].total, "used",
+		                (json_int_t)j->st[i].used, "avail",
+		                (json_int_t)j->st[i].avail);
+		if (row != NULL && j->st[i].total > 0)
+			json_object_set_new(row, "used_fraction",
+			                    json_real((double)j->st[i].used /
+			                              (double)j->st[i].total));
 		json_array_append_new(list, row);
 	}
 	j->result = list;
 	return list != NULL ? 0 : -ENOMEM;
 }
 
+/* Proxmox's list (pve-storage Status.pm index, storage_info): every
+ * storage, those disabled or not on this node with enabled 0 and active
+ * 0; rbd counts as shared. Filters: storage, content (enabled ones
+ * only), enabled=1, target (shared ones on this node and target). A dir
+ * is statted on the storage pool now; an rbd row comes from the last
+ * 5-second poll (api_storage_poll), never from a connection per GET. */
 static void route_node_storage(struct api_call *c)
 {
 	const Cairn__NodeStorageRequest *q = (const void *)c->msg;
 	const struct view_snap *v;
+	struct node_api *a = c->a;
+	const char *target = q->target;
 	struct store_job *j;
 	unsigned want = 0;
 	struct err e;
-	size_t i;
+	size_t i, k;
 
 	if (api_view_wait(c) || api_view_missing(c))
 		return;
@@ -727,7 +1039,14 @@ static void route_node_storage(struct api_call *c)
 		api_param_error(c, "content", "%s", e.msg);
 		return;
 	}
-	v = c->a->snap;
+	v = a->snap;
+	if (q->storage != NULL && find_storage(v, q->storage) == NULL) {
+		api_param_error(c, "storage", "No such storage.");
+		return;
+	}
+	if (target != NULL && (strcmp(target, self_name(c)) == 0 ||
+	                       strcmp(target, "localhost") == 0))
+		target = NULL;
 	j = mem_calloc(1, sizeof *j);
 	if (j == NULL) {
 		api_call_fail(c, -ENOMEM, "out of memory");
@@ -735,17 +1054,19 @@ static void route_node_storage(struct api_call *c)
 	}
 	for (i = 0; i < v->nstorage && j->nst < CAIRN_ARRAY_SIZE(j->st); i++) {
 		const struct res_storage *s = &v->storage[i];
+		bool is_rbd = strcmp(s->type, "rbd") == 0;
+		bool is_shared = s->is_shared || is_rbd;
+		bool is_on_node = res_storage_on_node(s, self_name(c));
+		bool is_enabled = !s->is_disabled && is_on_node;
 		unsigned mask = 0;
 		char path[160];
 
 		store_content_parse(s->content, &mask, &e);
-		if (!res_storage_on_node(s, self_name(c)) ||
-		    (q->storage != NULL && strcmp(q->storage, s->id) != 0) ||
-		    (want != 0 && (mask & want) == 0) ||
-		    (q->has_enabled && q->enabled && s->is_disabled) ||
-		    (q->target != NULL && !res_storage_on_node(s, q->target)))
-			continue;
-		if (s->is_disabled)
+		if ((q->storage != NULL && strcmp(q->storage, s->id) != 0) ||
+		    (want != 0 && (!(mask & want) || !is_enabled)) ||
+		    (q->has_enabled && q->enabled && !is_enabled) ||
+		    (target != NULL && (!is_shared || !is_on_node ||
+		                        !res_storage_on_node(s, target))))
 			continue;
 		snprintf(path, sizeof path, "/storage/%s", s->id);
 		if (!api_access_can(c, path,
@@ -756,19 +1077,26 @@ static void route_node_storage(struct api_call *c)
 		         s->type);
 		snprintf(j->st[j->nst].content, sizeof j->st[0].content, "%s",
 		         s->content);
-		j->st[j->nst].shared = s->is_shared;
-		if (strcmp(s->type, "rbd") == 0) {
-			struct store_job *rj = mem_calloc(1, sizeof *rj);
+		j->st[j->nst].shared = is_shared;
+		j->st[j->nst].enabled = is_enabled;
+		j->st[j->nst].root[0] = '\0';
+		if (is_enabled && is_rbd) {
+			for (k = 0; k < a->nstorage_seen; k++) {
+				const struct node_storage_figures *f =
+				        &a->storage_seen[k];
 
-			if (rj != NULL && rbd_config(s, rj) == 0)
-				j->st[j->nst].rbd = rj;
-			else
-				mem_free(rj);
-		}
-		if (strcmp(s->type, "dir") != 0 ||
-		    dir_root(c->a->cluster->node->config, s, j->st[j->nst].root,
-		             sizeof j->st[0].root) != 0)
+				if (strcmp(f->id, s->id) != 0)
+					continue;
+				j->st[j->nst].active = f->active;
+				j->st[j->nst].total = f->total;
+				j->st[j->nst].used = f->used;
+				j->st[j->nst].avail = f->avail;
+			}
+		} else if (is_enabled && dir_root(a->cluster->node->config, s,
+		                                  j->st[j->nst].root,
+		                                  sizeof j->st[0].root) != 0) {
 			j->st[j->nst].root[0] = '\0';
+		}
 		j->nst++;
 	}
 	j->run = status_run;
@@ -846,6 +1174,7 @@ static void route_content_list(struct api_call *c)
 		j->content_mask &= want;
 	j->vmid = q->has_vmid ? q->vmid : 0;
 	j->run = list_run;
+	j->is_filtered = true;
 	job_submit(c, j);
 }
 
@@ -1078,8 +1407,17 @@ static void volume_op(struct api_call *c,
 		return;
 	}
 	if (store_volid_parse(j->volid, j->is_rbd, &v, &e) != 0) {
-		mem_free(j);
+		rbd_job_free(j);
 		api_param_error(c, "volume", "%s", e.msg);
+		return;
+	}
+	if (!volume_visible(c, q->storage, j->volid, j->is_rbd)) {
+		char msg[1200];
+
+		snprintf(msg, sizeof msg, "Permission check failed (%s)",
+		         j->volid);
+		rbd_job_free(j);
+		api_call_fail_http(c, 403, msg);
 		return;
 	}
 	j->run = run;
@@ -1091,9 +1429,500 @@ static void route_volume_get(struct api_call *c)
 	volume_op(c, info_run);
 }
 
+/* DELETE .../content/{volume}: as Proxmox, an imgdel task. */
+struct imgdel {
+	struct store_job *j;
+	struct api_task *t;
+	struct pool_work work;
+};
+
+static void imgdel_work(struct pool_work *w)
+{
+	struct imgdel *d = w->data;
+
+	d->j->rv = free_run(d->j, &d->j->err);
+}
+
+static void imgdel_free(void *data)
+{
+	struct imgdel *d = data;
+
+	volume_unlock(d->j->busy);
+	rbd_job_free(d->j);
+	mem_free(d);
+}
+
+static void imgdel_done(struct pool_work *w, int status)
+{
+	struct imgdel *d = w->data;
+	struct api_task *t = d->t;
+	struct node_api *a = api_task_api(t);
+
+	if (status != 0)
+		api_task_end(t, "interrupted: the node is stopping");
+	else if (d->j->rv != 0)
+		api_task_end(t, d->j->err.msg);
+	else {
+		api_task_log(t, "removed volume '%s'", d->j->volid);
+		api_task_end(t, NULL);
+	}
+	imgdel_free(d);
+	if (a->cluster != NULL && a->cluster->feed != NULL)
+		db_feed_poll_soon(a->cluster->feed);
+}
+
+static void imgdel_start(struct api_task *t)
+{
+	struct imgdel *d = api_task_data(t);
+	struct node_api *a = api_task_api(t);
+
+	d->t = t;
+	d->work.data = d;
+	api_task_set_busy(t, true);
+	if (a->cluster == NULL ||
+	    api_pool_submit(a->cluster->node->storage_pool, &d->work,
+	                    imgdel_work, imgdel_done) != 0) {
+		api_task_end(t, "the storage pool is busy, retry later");
+		imgdel_free(d);
+	}
+}
+
 static void route_volume_delete(struct api_call *c)
 {
-	volume_op(c, free_run);
+	const Cairn__StorageVolumeRequest *q = (const void *)c->msg;
+	struct store_job *j;
+	struct store_volid v;
+	struct imgdel *d;
+	char what[1200];
+	struct err e;
+
+	if (api_view_wait(c) || api_view_missing(c))
+		return;
+	j = job_for(c, q->storage);
+	if (j == NULL)
+		return;
+	if (!full_volid(c, q->storage, q->volume, j->volid, sizeof j->volid)) {
+		rbd_job_free(j);
+		return;
+	}
+	if (store_volid_parse(j->volid, j->is_rbd, &v, &e) != 0) {
+		rbd_job_free(j);
+		api_param_error(c, "volume", "%s", e.msg);
+		return;
+	}
+	d = mem_calloc(1, sizeof *d);
+	if (d == NULL) {
+		rbd_job_free(j);
+		api_call_fail(c, -ENOMEM, "out of memory");
+		return;
+	}
+	if (volume_lock(c, j) != 0) {
+		api_call_done(c, j->err.code, &j->err);
+		rbd_job_free(j);
+		mem_free(d);
+		return;
+	}
+	d->j = j;
+	snprintf(what, sizeof what, "removing volume '%s'", j->volid);
+	/* Proxmox's imgdel tasks carry no id (a volid has colons). */
+	if (api_task_start(c, "imgdel", "", what, imgdel_start, d,
+	                   imgdel_free) == NULL)
+		imgdel_free(d); /* c was failed; d is still ours */
+}
+
+/* ------------------------------------------------ volume operations
+ *
+ * Proxmox reaches these only through guest paths (qm resize, snapshot,
+ * template, clone); cairn offers them on the storage too, under
+ * .../cairn-volume/, for tools and for the guest code to come. Each takes
+ * this node's lock on the volume for its duration. */
+
+/* The volume of a job as the backends name it: its parsed volid, and for
+ * rbd an open connection (closed by the caller). */
+static int op_open(struct store_job *j, struct store_volid *v,
+                   struct store_rbd **r, struct err *e)
+{
+	int rv = store_volid_parse(j->volid, j->is_rbd, v, e);
+
+	if (rv == 0 && v->content != STORE_CT_IMAGES)
+		rv = err_set(e, -EINVAL, "volume '%s' is not a disk image",
+		             j->volid);
+	if (rv == 0 && j->is_rbd)
+		rv = rbd_open(j, r, e);
+	return rv;
+}
+
+static int resize_run(struct store_job *j, struct err *e)
+{
+	struct store_rbd *r = NULL;
+	struct store_rbd_image img;
+	struct store_volid v;
+	char format[16];
+	uint64_t size = 0, want;
+	int rv;
+
+	rv = op_open(j, &v, &r, e);
+	if (rv == 0 && j->is_rbd) {
+		rv = store_rbd_info(r, v.file, &img, e);
+		size = img.size;
+	} else if (rv == 0) {
+		rv = store_dir_info(j->root, j->volid, &size, format,
+		                    sizeof format, e);
+	}
+	want = j->is_relative ? size + j->bytes : j->bytes;
+	if (rv == 0 && want < size)
+		rv = err_set(e, -EINVAL,
+		             "volume '%s' is %" PRIu64 " bytes: shrinking it "
+		             "to %" PRIu64 " is not supported (it would cut "
+		             "off the guest's data)",
+		             j->volid, size, want);
+	if (rv == 0 && want > size && j->is_rbd)
+		rv = store_rbd_resize(r, v.file, want, e);
+	else if (rv == 0 && want > size)
+		rv = store_dir_resize(j->root, j->volid, want, e);
+	store_rbd_close(r);
+	if (rv == 0)
+		j->result = json_pack("{s:s, s:I}", "volid", j->volid, "size",
+		                      (json_int_t)want);
+	return rv;
+}
+
+struct snap_rows {
+	json_t *rows;
+};
+
+static int snap_row(void *data, const struct store_rbd_snap *snap)
+{
+	struct snap_rows *s = data;
+
+	if (strcmp(snap->name, STORE_RBD_BASE_SNAP) == 0)
+		return 0; /* a template's own, not the user's */
+	return json_array_append_new(
+	               s->rows,
+	               json_pack("{s:s, s:I, s:i}", "name", snap->name, "size",
+	                         (json_int_t)snap->size, "protected",
+	                         (int)snap->is_protected)) == 0
+	               ? 0
+	               : -ENOMEM;
+}
+
+static int snap_list_run(struct store_job *j, struct err *e)
+{
+	struct snap_rows s = {json_array()};
+	struct store_rbd *r = NULL;
+	struct store_volid v;
+	json_t *names = NULL;
+	size_t i;
+	int rv;
+
+	if (s.rows == NULL)
+		return err_set(e, -ENOMEM, "out of memory");
+	rv = op_open(j, &v, &r, e);
+	if (rv == 0 && j->is_rbd)
+		rv = store_rbd_snap_list(r, v.file, snap_row, &s, e);
+	else if (rv == 0)
+		rv = store_dir_snapshot_list(j->root, j->volid, &names, e);
+	for (i = 0; rv == 0 && names != NULL && i < json_array_size(names); i++)
+		json_array_append_new(
+		        s.rows,
+		        json_pack("{s:O}", "name", json_array_get(names, i)));
+	json_decref(names);
+	store_rbd_close(r);
+	if (rv != 0) {
+		json_decref(s.rows);
+		return rv == -ENOMEM ? err_set(e, rv, "out of memory") : rv;
+	}
+	j->result = s.rows;
+	return 0;
+}
+
+static int snap_create_run(struct store_job *j, struct err *e)
+{
+	struct store_rbd *r = NULL;
+	struct store_volid v;
+	int rv = op_open(j, &v, &r, e);
+
+	if (rv == 0 && j->is_rbd)
+		rv = store_rbd_snap_create(r, v.file, j->snap, e);
+	else if (rv == 0)
+		rv = store_dir_snapshot(j->root, j->volid, j->snap, e);
+	store_rbd_close(r);
+	return rv;
+}
+
+static int snap_delete_run(struct store_job *j, struct err *e)
+{
+	struct store_rbd *r = NULL;
+	struct store_volid v;
+	int rv = op_open(j, &v, &r, e);
+
+	if (rv == 0 && j->is_rbd)
+		rv = store_rbd_snap_delete(r, v.file, j->snap, e);
+	else if (rv == 0)
+		rv = store_dir_snapshot_delete(j->root, j->volid, j->snap, e);
+	store_rbd_close(r);
+	return rv;
+}
+
+static int rollback_run(struct store_job *j, struct err *e)
+{
+	struct store_rbd *r = NULL;
+	struct store_volid v;
+	int rv = op_open(j, &v, &r, e);
+
+	if (rv == 0 && j->is_rbd)
+		rv = store_rbd_snap_rollback(r, v.file, j->snap, e);
+	else if (rv == 0)
+		rv = store_dir_snapshot_rollback(j->root, j->volid, j->snap, e);
+	store_rbd_close(r);
+	return rv;
+}
+
+static int template_run(struct store_job *j, struct err *e)
+{
+	char out[1100], base[STORE_RBD_NAME_MAX];
+	struct store_rbd *r = NULL;
+	struct store_volid v;
+	int rv = op_open(j, &v, &r, e);
+
+	if (rv == 0 && j->is_rbd) {
+		rv = store_rbd_template(r, v.file, base, sizeof base, e);
+		snprintf(out, sizeof out, "%s:%s", j->storage, base);
+	} else if (rv == 0) {
+		rv = store_dir_template(j->root, j->storage, j->volid, out,
+		                        sizeof out, e);
+	}
+	store_rbd_close(r);
+	if (rv == 0)
+		j->result = json_string(out);
+	return rv;
+}
+
+static int clone_run(struct store_job *j, struct err *e)
+{
+	char out[1100], image[STORE_RBD_NAME_MAX];
+	struct store_rbd *r = NULL;
+	struct store_volid v;
+	int rv = op_open(j, &v, &r, e);
+
+	if (rv == 0 && !j->is_full && !v.is_base)
+		rv = err_set(e, -EINVAL,
+		             "volume '%s' is not a template's (base-) volume: "
+		             "a linked clone needs one; clone it with full=1, "
+		             "or make it a template first",
+		             j->volid);
+	if (rv == 0 && j->is_rbd && j->is_full) {
+		rv = store_rbd_clone_full(
+		        r, v.file, j->snap[0] != '\0' ? j->snap : NULL, j->vmid,
+		        NULL, image, sizeof image, e);
+		snprintf(out, sizeof out, "%s:%s", j->storage, image);
+	} else if (rv == 0 && j->is_rbd) {
+		rv = store_rbd_clone_linked(r, v.file, j->vmid, NULL, image,
+		                            sizeof image, e);
+		snprintf(out, sizeof out, "%s:%s/%s", j->storage, v.file,
+		         image);
+	} else if (rv == 0) {
+		rv = store_dir_clone(j->root, j->storage, j->volid, j->vmid,
+		                     !j->is_full, out, sizeof out, e);
+	}
+	store_rbd_close(r);
+	if (rv == 0)
+		j->result = json_string(out);
+	return rv;
+}
+
+static int lockers_run(struct store_job *j, struct err *e)
+{
+	struct store_rbd_locker l[16];
+	struct store_rbd *r = NULL;
+	struct store_volid v;
+	char host[STORE_RBD_ADDR_MAX];
+	size_t count = 0, i, k;
+	json_t *rows;
+	int rv;
+
+	if (!j->is_rbd)
+		return err_set(e, -EINVAL,
+		               "storage '%s' is a dir storage: image locks "
+		               "are rbd's",
+		               j->storage);
+	rv = op_open(j, &v, &r, e);
+	if (rv == 0)
+		rv = store_rbd_lock_owners(r, v.file, l, CAIRN_ARRAY_SIZE(l),
+		                           &count, e);
+	store_rbd_close(r);
+	if (rv != 0)
+		return rv;
+	rows = json_array();
+	for (i = 0; rows != NULL && i < count && i < CAIRN_ARRAY_SIZE(l); i++) {
+		json_t *row = json_pack("{s:s, s:s, s:i}", "client",
+		                        l[i].client, "addr", l[i].addr,
+		                        "exclusive", (int)l[i].is_exclusive);
+
+		if (store_rbd_addr_host(l[i].addr, host, sizeof host, e) != 0)
+			host[0] = '\0';
+		for (k = 0; row != NULL && host[0] != '\0' && k < j->nhosts;
+		     k++) {
+			if (strcmp(j->hosts[k].host, host) == 0) {
+				json_object_set_new(
+				        row, "node",
+				        json_string(j->hosts[k].node));
+				break;
+			}
+		}
+		json_array_append_new(rows, row);
+	}
+	if (rows == NULL)
+		return err_set(e, -ENOMEM, "out of memory");
+	j->result = rows;
+	return 0;
+}
+
+/* Checks a cairn-volume call's parameters, then runs `run` on the storage
+ * pool with the volume locked. */
+static void volume_op_start(struct api_call *c,
+                            int (*run)(struct store_job *j, struct err *e),
+                            bool needs_snap, bool is_locked)
+{
+	const Cairn__StorageVolumeOpRequest *q = (const void *)c->msg;
+	struct store_job *j;
+	struct store_volid v;
+	struct err e;
+
+	if (q->volume == NULL) {
+		api_param_error(c, "volume",
+		                "property is missing and it is not optional");
+		return;
+	}
+	if (needs_snap && q->snapname == NULL) {
+		api_param_error(c, "snapname",
+		                "property is missing and it is not optional");
+		return;
+	}
+	if (q->snapname != NULL &&
+	    store_snap_name_check(q->snapname, &e) != 0) {
+		api_param_error(c, "snapname", "%s", e.msg);
+		return;
+	}
+	if (api_view_wait(c) || api_view_missing(c))
+		return;
+	j = job_for(c, q->storage);
+	if (j == NULL)
+		return;
+	if (!full_volid(c, q->storage, q->volume, j->volid, sizeof j->volid)) {
+		rbd_job_free(j);
+		return;
+	}
+	if (store_volid_parse(j->volid, j->is_rbd, &v, &e) != 0) {
+		rbd_job_free(j);
+		api_param_error(c, "volume", "%s", e.msg);
+		return;
+	}
+	if (q->snapname != NULL)
+		snprintf(j->snap, sizeof j->snap, "%s", q->snapname);
+	j->is_full = q->has_full && q->full;
+	j->vmid = q->has_vmid ? q->vmid : 0;
+	if (run == resize_run) {
+		const char *size = q->size != NULL ? q->size : "";
+
+		j->is_relative = size[0] == '+';
+		if (q->size == NULL ||
+		    store_size_parse(size + j->is_relative, 1, &j->bytes, &e) !=
+		            0) {
+			rbd_job_free(j);
+			api_param_error(c, "size", "%s",
+			                q->size == NULL ? "property is missing"
+			                                : e.msg);
+			return;
+		}
+	}
+	if (run == clone_run) {
+		if (!q->has_vmid || q->vmid < 100 ||
+		    q->vmid > STORE_RBD_VMID_MAX) {
+			rbd_job_free(j);
+			api_param_error(c, "vmid",
+			                q->has_vmid ? "value must be 100 .. "
+			                              "999999999"
+			                            : "property is missing and "
+			                              "it is not optional");
+			return;
+		}
+		if (!j->is_rbd && j->snap[0] != '\0') {
+			rbd_job_free(j);
+			api_param_error(c, "snapname",
+			                "a dir storage clones the volume's "
+			                "current state only");
+			return;
+		}
+		if (!j->is_full && j->snap[0] != '\0') {
+			rbd_job_free(j);
+			api_param_error(
+			        c, "snapname",
+			        "linked clones hang from the template's "
+			        "own snapshot; snapname is for full=1");
+			return;
+		}
+	}
+	for (size_t i = 0; run == lockers_run && i < c->a->snap->nclients &&
+	                   j->nhosts < CAIRN_ARRAY_SIZE(j->hosts);
+	     i++) {
+		const struct view_client *vc = &c->a->snap->clients[i];
+
+		if (strcmp(vc->storage, j->storage) != 0)
+			continue;
+		snprintf(j->hosts[j->nhosts].node, sizeof j->hosts[0].node,
+		         "%s", vc->node);
+		snprintf(j->hosts[j->nhosts].host, sizeof j->hosts[0].host,
+		         "%s", vc->addr);
+		j->nhosts++;
+	}
+	if (is_locked && volume_lock(c, j) != 0) {
+		api_call_done(c, j->err.code, &j->err);
+		rbd_job_free(j);
+		return;
+	}
+	j->run = run;
+	job_submit(c, j);
+}
+
+static void route_volume_resize(struct api_call *c)
+{
+	volume_op_start(c, resize_run, false, true);
+}
+
+static void route_snap_list(struct api_call *c)
+{
+	volume_op_start(c, snap_list_run, false, false);
+}
+
+static void route_snap_create(struct api_call *c)
+{
+	volume_op_start(c, snap_create_run, true, true);
+}
+
+static void route_snap_delete(struct api_call *c)
+{
+	volume_op_start(c, snap_delete_run, true, true);
+}
+
+static void route_rollback(struct api_call *c)
+{
+	volume_op_start(c, rollback_run, true, true);
+}
+
+static void route_lockers(struct api_call *c)
+{
+	volume_op_start(c, lockers_run, false, false);
+}
+
+static void route_template(struct api_call *c)
+{
+	volume_op_start(c, template_run, false, true);
+}
+
+static void route_clone(struct api_call *c)
+{
+	volume_op_start(c, clone_run, false, true);
 }
 
 /* ------------------------------------------------------- the table */
@@ -1122,6 +1951,24 @@ SDEF(def_volume_get, storage_volume_request, route_volume_get, true, 0,
      "/storage/{storage}", "Datastore.Audit,Datastore.AllocateSpace");
 SDEF(def_volume_delete, storage_volume_request, route_volume_delete, true, 0,
      "/storage/{storage}", "Datastore.Allocate");
+SDEF(def_volume_resize, storage_volume_op_request, route_volume_resize, true, 0,
+     "/storage/{storage}", "Datastore.AllocateSpace");
+SDEF(def_snap_list, storage_volume_op_request, route_snap_list, true, 0,
+     "/storage/{storage}", "Datastore.Audit,Datastore.AllocateSpace");
+SDEF(def_snap_create, storage_volume_op_request, route_snap_create, true, 0,
+     "/storage/{storage}", "Datastore.AllocateSpace");
+SDEF(def_snap_delete, storage_volume_op_request, route_snap_delete, true, 0,
+     "/storage/{storage}", "Datastore.Allocate");
+SDEF(def_rollback, storage_volume_op_request, route_rollback, true, 0,
+     "/storage/{storage}", "Datastore.Allocate");
+SDEF(def_lockers, storage_volume_op_request, route_lockers, true, 0,
+     "/storage/{storage}", "Datastore.Audit,Datastore.AllocateSpace");
+SDEF(def_template, storage_volume_op_request, route_template, true, 0,
+     "/storage/{storage}", "Datastore.Allocate");
+SDEF(def_clone, storage_volume_op_request, route_clone, true, 0,
+     "/storage/{storage}", "Datastore.AllocateSpace");
+
+#define VOLOP "/nodes/{node}/storage/{storage}/cairn-volume"
 
 const struct api_route api_storage_routes[] = {
         {API_GET, "/storage", &def_storages},
@@ -1137,8 +1984,18 @@ const struct api_route api_storage_routes[] = {
          &def_volume_get},
         {API_DELETE, "/nodes/{node}/storage/{storage}/content/{volume*}",
          &def_volume_delete},
+        {API_PUT, VOLOP "/resize", &def_volume_resize},
+        {API_GET, VOLOP "/snapshot", &def_snap_list},
+        {API_POST, VOLOP "/snapshot", &def_snap_create},
+        {API_DELETE, VOLOP "/snapshot", &def_snap_delete},
+        {API_POST, VOLOP "/rollback", &def_rollback},
+        {API_POST, VOLOP "/template", &def_template},
+        {API_GET, VOLOP "/lockers", &def_lockers},
+        {API_POST, VOLOP "/clone", &def_clone},
 };
 const size_t api_storage_nroutes = CAIRN_ARRAY_SIZE(api_storage_routes);
+
+#undef VOLOP
 
 /* ------------------------------------- figures for the status channel */
 
@@ -1158,7 +2015,6 @@ struct storage_poll {
 static void poll_work(struct pool_work *w)
 {
 	struct storage_poll *p = w->data;
-	uint64_t avail;
 	struct err e;
 	struct stat sb;
 	size_t i;
@@ -1170,8 +2026,8 @@ static void poll_work(struct pool_work *w)
 			p->st[i].f.active =
 			        rbd_open(p->st[i].rbd, &r, &e) == 0 &&
 			        store_rbd_status(r, &p->st[i].f.total,
-			                         &p->st[i].f.used, &avail,
-			                         &e) == 0;
+			                         &p->st[i].f.used,
+			                         &p->st[i].f.avail, &e) == 0;
 			store_rbd_close(r);
 			continue;
 		}
@@ -1179,7 +2035,8 @@ static void poll_work(struct pool_work *w)
 		        p->st[i].root[0] != '\0' &&
 		        stat(p->st[i].root, &sb) == 0 && S_ISDIR(sb.st_mode) &&
 		        store_dir_status(p->st[i].root, &p->st[i].f.total,
-		                         &p->st[i].f.used, &avail, &e) == 0;
+		                         &p->st[i].f.used, &p->st[i].f.avail,
+		                         &e) == 0;
 	}
 }
 
@@ -1195,6 +2052,10 @@ static void poll_done(struct pool_work *w, int status)
 		for (i = 0; i < p->n; i++)
 			f[i] = p->st[i].f;
 		node_status_set_storage(a->cluster, f, p->n);
+		/* kept for GET /nodes/{node}/storage, whose rbd rows must not
+		 * connect to Ceph on every call */
+		memcpy(a->storage_seen, f, p->n * sizeof f[0]);
+		a->nstorage_seen = p->n;
 	}
 	for (i = 0; i < p->n; i++)
 		rbd_job_free(p->st[i].rbd);
@@ -1202,8 +2063,10 @@ static void poll_done(struct pool_work *w, int status)
 	api_maybe_stopped(a);
 }
 
-/* Measures this node's dir storages on the storage pool; their figures
- * ride the next heartbeats (/cluster/resources?type=storage). */
+/* Measures this node's enabled storages (dir and rbd) on the storage
+ * pool; their figures ride the next heartbeats
+ * (/cluster/resources?type=storage) and serve the rbd rows of GET
+ * /nodes/{node}/storage. */
 void api_storage_poll(struct node_api *a)
 {
 	const struct view_snap *v = a->snap;
@@ -1253,6 +2116,7 @@ void api_storage_poll(struct node_api *a)
 static void on_poll_timer(uv_timer_t *t)
 {
 	api_storage_poll(t->data);
+	api_fence_poll(t->data);
 }
 
 void api_storage_start(struct node_api *a)
@@ -1614,10 +2478,15 @@ static void shared_check(struct api_call *c, const char *path,
 
 /* One file arriving on a storage, as a task: the bytes of an upload, or
  * a URL to fetch; written under a temporary name, checked, then renamed
- * without replacing anything. */
+ * without replacing anything. It runs on the node's transfer pool, never
+ * on the storage pool: a download may take hours and must not starve
+ * volume work. An abort (or the node's stop) sets is_cancelled on the
+ * loop; the pool thread sees it within STORE_RUN_CANCEL_MS, kills curl
+ * and removes the temporary file. */
 struct transfer {
 	struct api_task *task;
 	struct pool_work work;
+	atomic_bool is_cancelled;
 	char root[PATH_MAX_LEN + 1];
 	char volid[1100];
 	char *data; /* upload: the bytes (owned) */
@@ -1644,6 +2513,11 @@ static void transfer_work(struct pool_work *w)
 	struct err e;
 	int fd = -1;
 
+	if (atomic_load(&x->is_cancelled)) { /* while it waited its turn */
+		x->rv = -ECANCELED;
+		snprintf(x->error, sizeof x->error, "cancelled");
+		return;
+	}
 	x->rv = store_volid_parse(x->volid, false, &v, &e);
 	if (x->rv == 0)
 		x->rv = file_mkdir_p(x->root, 0755, &e);
@@ -1713,7 +2587,8 @@ static void transfer_work(struct pool_work *w)
 		argv[n++] = "--";
 		argv[n++] = x->url;
 		argv[n] = NULL;
-		x->rv = store_run(argv, DOWNLOAD_TIMEOUT_MS, NULL, &e);
+		x->rv = store_run_cancellable(NULL, argv, DOWNLOAD_TIMEOUT_MS,
+		                              &x->is_cancelled, NULL, &e);
 		if (x->rv != 0)
 			snprintf(x->error, sizeof x->error,
 			         "download failed: %s", e.msg);
@@ -1735,6 +2610,10 @@ static void transfer_work(struct pool_work *w)
 			         "%s checksum verified", x->algorithm);
 		}
 	}
+	if (x->rv == 0 && atomic_load(&x->is_cancelled)) {
+		x->rv = -ECANCELED;
+		snprintf(x->error, sizeof x->error, "cancelled");
+	}
 	/* link + unlink: never replaces a file that appeared meanwhile */
 	if (x->rv == 0 && link(tmp, path) != 0) {
 		x->rv = -errno;
@@ -1749,9 +2628,18 @@ static void transfer_done(struct pool_work *w, int status)
 	struct transfer *x = w->data;
 	struct api_task *t = x->task;
 
+	api_task_on_abort(t, NULL);
 	if (status != 0) {
 		x->rv = status;
 		snprintf(x->error, sizeof x->error, "the node is stopping");
+	} else if (x->rv != 0 && atomic_load(&x->is_cancelled)) {
+		/* Proxmox's words for a stopped worker */
+		if (api_task_aborted_by(t) != NULL)
+			snprintf(x->error, sizeof x->error, "aborted by %s",
+			         api_task_aborted_by(t));
+		else
+			snprintf(x->error, sizeof x->error,
+			         "interrupted: the node is stopping");
 	}
 	if (x->note[0] != '\0')
 		api_task_log(t, "%s", x->note);
@@ -1771,6 +2659,14 @@ static void transfer_free(void *data)
 	mem_free(x);
 }
 
+/* On the loop: the task was aborted, or the node stops. */
+static void transfer_abort(struct api_task *t)
+{
+	struct transfer *x = api_task_data(t);
+
+	atomic_store(&x->is_cancelled, true);
+}
+
 static void transfer_start(struct api_task *t)
 {
 	struct transfer *x = api_task_data(t);
@@ -1778,14 +2674,17 @@ static void transfer_start(struct api_task *t)
 
 	x->task = t;
 	x->work.data = x;
+	atomic_init(&x->is_cancelled, false);
 	api_task_set_busy(t, true);
 	if (a->cluster == NULL ||
-	    api_pool_submit(a->cluster->node->storage_pool, &x->work,
+	    api_pool_submit(a->cluster->node->transfer_pool, &x->work,
 	                    transfer_work, transfer_done) != 0) {
-		api_task_end(t, "the storage pool is busy");
+		api_task_end(t, "the transfer pool is busy, retry later");
 		mem_free(x->data);
 		mem_free(x);
+		return;
 	}
+	api_task_on_abort(t, transfer_abort);
 }
 
 /* The target volid of an upload or download: content iso, vztmpl or
@@ -1976,3 +2875,28 @@ const struct api_route api_storage_transfer_routes[] = {
 };
 const size_t api_storage_transfer_nroutes =
         CAIRN_ARRAY_SIZE(api_storage_transfer_routes);
+
+/* ------------------------------------------------------------------------
+ * For node/api_upload.c (cairn.Storage/Upload, a file streamed over the
+ * RPC): the checks of POST .../upload without its multipart body. Kept
+ * at the end, apart from the routes above. */
+
+bool api_storage_upload_target(struct api_call *c,
+                               const Cairn__StorageUploadRequest *q, char *root,
+                               size_t root_size, char *volid, size_t volid_size)
+{
+	struct transfer *x = transfer_new(c, q);
+
+	if (x == NULL)
+		return false;
+	if (x->root[0] == '\0') {
+		api_call_fail(c, -EINVAL, "storage '%s' is not a dir storage",
+		              q->storage);
+		mem_free(x);
+		return false;
+	}
+	snprintf(root, root_size, "%s", x->root);
+	snprintf(volid, volid_size, "%s", x->volid);
+	mem_free(x);
+	return true;
+}

@@ -33,6 +33,8 @@ struct api_task {
 	void *data;
 	void (*data_free)(void *data); /* when start never runs */
 	bool is_busy;
+	/* the worker's: stop early (aborted, or the node stops) */
+	void (*on_abort)(struct api_task *t);
 	/* the test worker */
 	unsigned remaining;
 	bool fail;
@@ -43,16 +45,6 @@ struct api_task {
 	unsigned end_tries;
 	struct db_op op;
 };
-
-static int64_t wall_s(void)
-{
-	return clock_wall_ms(clock_real()) / 1000;
-}
-
-static const char *self_name(const struct node_api *a)
-{
-	return a->cluster->node->config->node_name;
-}
 
 static void task_dir(const struct node_api *a, char *out, size_t size)
 {
@@ -74,6 +66,7 @@ struct sql_op {
 	void (*done)(struct sql_op *q, int status);
 	void *data;
 	void (*then)(struct api_call *c, const struct db_rows *rows);
+	const char *priv; /* task_lookup: what a non-owner needs */
 };
 
 static void sql_text(struct sql_op *q, const char *text)
@@ -227,7 +220,7 @@ static void task_end(struct api_task *t, const char *error)
 		t->log = NULL;
 	}
 	t->is_done = true;
-	t->ended_at = wall_s();
+	t->ended_at = api_wall_s();
 	LOG_INFO("task", "ended", "upid=%s status=\"%s\"", t->upid,
 	         error != NULL ? error : "OK");
 	end_write(t);
@@ -301,6 +294,11 @@ struct node_api *api_task_api(const struct api_task *t)
 const char *api_task_aborted_by(const struct api_task *t)
 {
 	return t->aborted_by[0] != '\0' ? t->aborted_by : NULL;
+}
+
+void api_task_on_abort(struct api_task *t, void (*cb)(struct api_task *t))
+{
+	t->on_abort = cb;
 }
 
 /* A call waiting for its task's row. */
@@ -377,10 +375,10 @@ struct api_task *api_task_start(struct api_call *c, const char *type,
 	t->start = start;
 	t->data = data;
 	t->data_free = data_free;
-	snprintf(t->u.node, sizeof t->u.node, "%s", self_name(a));
+	snprintf(t->u.node, sizeof t->u.node, "%s", api_self_name(a));
 	t->u.pid = task_next_pid(&a->task_pid);
 	t->u.pstart = a->task_pstart;
-	t->u.starttime = (uint32_t)wall_s();
+	t->u.starttime = (uint32_t)api_wall_s();
 	snprintf(t->u.type, sizeof t->u.type, "%s", type);
 	snprintf(t->u.id, sizeof t->u.id, "%s", id);
 	snprintf(t->u.user, sizeof t->u.user, "%s", c->principal);
@@ -462,7 +460,7 @@ static int reconcile_tx(struct db_tx *tx, void *data, struct err *e)
 	                 p, 1, &r->rows, e);
 	if (rv != 0 || r->rows.nrows == 0)
 		return rv;
-	p[0] = wire_value_integer(wall_s());
+	p[0] = wire_value_integer(api_wall_s());
 	p[1] = wire_value_text(r->node);
 	return db_tx_exec(tx,
 	                  "UPDATE tasks SET endtime = ?, status = '" INTERRUPTED
@@ -541,16 +539,16 @@ void api_tasks_reconcile(struct node_api *a)
 	    a->cluster->db == NULL)
 		return;
 	if (a->task_pid == 0) {
-		a->task_pid =
-		        task_pid_seed((uint32_t)getpid(), (uint32_t)wall_s());
+		a->task_pid = task_pid_seed((uint32_t)getpid(),
+		                            (uint32_t)api_wall_s());
 		if (task_pstart_self(&a->task_pstart, &e) != 0)
-			a->task_pstart = (uint32_t)wall_s() & 0x7FFFFFFF;
+			a->task_pstart = (uint32_t)api_wall_s() & 0x7FFFFFFF;
 	}
 	r = mem_calloc(1, sizeof *r);
 	if (r == NULL)
 		return;
 	r->a = a;
-	snprintf(r->node, sizeof r->node, "%s", self_name(a));
+	snprintf(r->node, sizeof r->node, "%s", api_self_name(a));
 	if (db_submit(a->cluster->db, &r->op, reconcile_run, reconcile_done) !=
 	    0) {
 		mem_free(r);
@@ -569,6 +567,8 @@ void api_tasks_stop(struct node_api *a)
 		        CAIRN_CONTAINER_OF(l, struct api_task, link);
 
 		next = l->next;
+		if (t->is_busy && !t->is_done && t->on_abort != NULL)
+			t->on_abort(t); /* a download must not hold the stop */
 		if (t->is_done || t->is_busy)
 			continue; /* a busy one ends when its work returns */
 		uv_timer_stop(&t->timer);
@@ -614,20 +614,48 @@ static json_t *row_json(const struct db_rows *rows, uint64_t i)
 	return o;
 }
 
-/* May the caller see this task? Its own, or with Sys.Audit on the node. */
-static bool may_see(struct api_call *c, const char *user, const char *node)
+/* Is the caller the task's owner? The principal that started it, or
+ * the user whose token did (Proxmox: a token's owner reads and stops all
+ * of its tasks). */
+static bool is_owner(const struct api_call *c, const char *user)
 {
-	char path[128];
 	const char *bang = strchr(user, '!');
 	size_t len = bang != NULL ? (size_t)(bang - user) : strlen(user);
 
-	if (strcmp(user, c->principal) == 0 ||
-	    (strlen(c->who.userid) == len &&
-	     strncmp(user, c->who.userid, len) == 0 &&
-	     c->who.tokenid[0] == '\0'))
+	return strcmp(user, c->principal) == 0 ||
+	       (strlen(c->who.userid) == len &&
+	        strncmp(user, c->who.userid, len) == 0 &&
+	        c->who.tokenid[0] == '\0');
+}
+
+/* May the caller act on this task? Its own, or with priv on the node. */
+static bool may(struct api_call *c, const char *user, const char *node,
+                const char *priv)
+{
+	char path[128];
+
+	if (is_owner(c, user))
 		return true;
-	snprintf(path, sizeof path, "/nodes/%s", node);
-	return api_access_can(c, path, "Sys.Audit");
+	snprintf(path, sizeof path, "/nodes/%.63s", node);
+	return api_access_can(c, path, priv);
+}
+
+static bool may_see(struct api_call *c, const char *user, const char *node)
+{
+	return may(c, user, node, "Sys.Audit");
+}
+
+bool api_task_is_owner(const struct api_call *c)
+{
+	const char *upid = c->match.params != NULL
+	                           ? json_string_value(json_object_get(
+	                                     c->match.params, "upid"))
+	                           : NULL;
+	struct task_upid u;
+	struct err e;
+
+	return upid != NULL && task_upid_parse(upid, &u, &e) == 0 &&
+	       is_owner(c, u.user);
 }
 
 static void reply_with_total(struct api_call *c, json_t *data, unsigned total)
@@ -823,18 +851,25 @@ static void lookup_done(struct sql_op *q, int status)
 		api_call_fail(c, -EINVAL, "upid: no such task");
 		return;
 	}
-	if (!may_see(c, q->texts[1], q->texts[2])) {
-		api_call_fail_http(c, 403,
-		                   "Permission check failed (not the task's "
-		                   "owner and no Sys.Audit on the node)");
+	if (!may(c, q->texts[1], q->texts[2], q->priv)) {
+		char msg[200];
+
+		snprintf(msg, sizeof msg,
+		         "Permission check failed (not the task's owner and "
+		         "no %s on /nodes/%.63s)",
+		         q->priv, q->texts[2]);
+		api_call_fail_http(c, 403, msg);
 		return;
 	}
 	q->then(c, &q->rows);
 }
 
+/* Finds the task of c's upid and runs then(c, row) when the caller owns
+ * it or has priv on its node (403 otherwise). */
 static void task_lookup(struct api_call *c,
                         void (*then)(struct api_call *c,
-                                     const struct db_rows *rows))
+                                     const struct db_rows *rows),
+                        const char *priv)
 {
 	const Cairn__NodeTaskRequest *r = (const void *)c->msg;
 	struct sql_op *q;
@@ -861,6 +896,7 @@ static void task_lookup(struct api_call *c,
 	q->data = c;
 	q->done = lookup_done;
 	q->then = then;
+	q->priv = priv;
 	if (sql_submit(c->a, q) != 0)
 		api_call_fail(c, -EBUSY, "the database queue is full, retry");
 }
@@ -892,7 +928,7 @@ static void status_then(struct api_call *c, const struct db_rows *rows)
 
 static void route_task_status(struct api_call *c)
 {
-	task_lookup(c, status_then);
+	task_lookup(c, status_then, "Sys.Audit");
 }
 
 static void log_then(struct api_call *c, const struct db_rows *rows)
@@ -929,7 +965,7 @@ static void log_then(struct api_call *c, const struct db_rows *rows)
 
 static void route_task_log(struct api_call *c)
 {
-	task_lookup(c, log_then);
+	task_lookup(c, log_then, "Sys.Audit");
 }
 
 static void abort_then(struct api_call *c, const struct db_rows *rows)
@@ -942,17 +978,20 @@ static void abort_then(struct api_call *c, const struct db_rows *rows)
 		snprintf(t->aborted_by, sizeof t->aborted_by, "%s",
 		         c->principal);
 		task_log_append(t->log, "received abort from %s", c->principal);
-		/* The test worker ends at its next step; others look at
-		 * api_task_aborted between steps. */
+		/* The test worker ends at its next step; others stop in
+		 * their on_abort, or look at api_task_aborted_by between
+		 * steps. */
 		if (t->start == sleep_start)
 			uv_timer_start(&t->timer, on_sleep_tick, 0, 1000);
+		else if (t->on_abort != NULL)
+			t->on_abort(t);
 	}
 	api_reply_json(c, json_null());
 }
 
 static void route_task_abort(struct api_call *c)
 {
-	task_lookup(c, abort_then);
+	task_lookup(c, abort_then, "Sys.Modify");
 }
 
 static void route_task_index(struct api_call *c)
@@ -990,7 +1029,8 @@ static void route_test_sleep(struct api_call *c)
 	static const struct route_def name = {         \
 	        &cairn__##req##__descriptor, fn, local, {flags, path, privs}}
 
-/* Tasks are filtered by owner or Sys.Audit in the handlers. */
+/* Tasks are filtered by owner or Sys.Audit in the handlers. Proxmox lets
+ * the owner stop their own task; others need Sys.Modify on the node. */
 TDEF(def_tasks, node_tasks_request, route_tasks, true, PERM_USER, NULL, NULL);
 TDEF(def_task_index, node_task_request, route_task_index, true, PERM_USER, NULL,
      NULL);
@@ -998,7 +1038,7 @@ TDEF(def_task_status, node_task_request, route_task_status, true, PERM_USER,
      NULL, NULL);
 TDEF(def_task_log, node_task_log_request, route_task_log, true, PERM_USER, NULL,
      NULL);
-TDEF(def_task_abort, node_task_request, route_task_abort, true, 0,
+TDEF(def_task_abort, node_task_request, route_task_abort, true, PERM_OWNER,
      "/nodes/{node}", "Sys.Modify");
 TDEF(def_cluster_tasks, cluster_tasks_request, route_cluster_tasks, false,
      PERM_USER, NULL, NULL);
@@ -1015,3 +1055,10 @@ const struct api_route api_task_routes[] = {
         {API_POST, "/nodes/{node}/cairn-test/sleep", &def_test_sleep},
 };
 const size_t api_task_nroutes = CAIRN_ARRAY_SIZE(api_task_routes);
+
+/* ------------------------------------- for workers in other files */
+
+const char *api_task_upid(const struct api_task *t)
+{
+	return t->upid;
+}

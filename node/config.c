@@ -61,6 +61,11 @@ const struct conf_key node_config_keys[] = {
             "threads of cairn's storage pool (librbd, qemu-img, ...)"),
         KEY(storage_queue, CONF_INT, "256", 1, 100000,
             "work the storage pool holds before it answers busy"),
+        KEY(transfer_threads, CONF_INT, "2", 1, 64,
+            "threads of cairn's transfer pool (download-url and uploads, "
+            "which may run for hours, kept off the storage pool)"),
+        KEY(transfer_queue, CONF_INT, "64", 1, 100000,
+            "transfers waiting for a thread before new ones answer busy"),
         KEY(test_tasks, CONF_BOOL, "0", 0, 0,
             "tests only: offer POST /nodes/{node}/cairn-test/sleep, a task "
             "that sleeps and logs, to test the task machinery"),

@@ -59,7 +59,8 @@ struct node {
 	char pid_path[4200];
 	struct pool *cpu_pool;
 	struct pool *storage_pool;
-	uv_signal_t sigchld; /* reaps children we spawned ourselves */
+	struct pool *transfer_pool; /* downloads: hours, not seconds */
+	uv_signal_t sigchld;        /* reaps children we spawned ourselves */
 	bool has_sigchld;
 	pid_t test_child; /* 0 when none or reaped */
 	unsigned closing; /* handles and pools not yet closed */
@@ -90,6 +91,13 @@ void node_req_fail(struct node_req *r, enum rpc_status status, const char *fmt,
                    ...) CAIRN_PRINTF(3, 4);
 /* Maps a negative errno to an RPC status. */
 enum rpc_status node_status_from_errno(int code);
+/* Streaming handlers: takes the call over from r, which is freed (with its
+ * request: copy what you need first) and must not have been answered. The
+ * call gets cbs and data; from here its owner answers it with
+ * rpc_call_respond (then rpc_conn_kick) and learns of its end from
+ * cbs->on_done. NULL when the client went away meanwhile. */
+struct rpc_call *node_req_take(struct node_req *r,
+                               const struct rpc_call_cbs *cbs, void *data);
 
 int node_rpc_start_local(struct node *n, struct err *e);
 /* The TLS listener, once the node has an identity. */
@@ -165,6 +173,7 @@ struct node_storage_figures {
 	char id[65];
 	bool active;
 	uint64_t total, used;
+	uint64_t avail; /* what can still be stored (not pushed) */
 };
 void node_status_set_storage(struct node_cluster *c,
                              const struct node_storage_figures *f, size_t n);
@@ -193,6 +202,9 @@ void node_api_local(struct node_req *r);
 void node_storage_check(struct node_req *r);
 /* cairn.Api/Remote (TLS, anyone): a REST request with its credential. */
 void node_api_remote(struct node_req *r);
+/* cairn.Storage/Upload (TLS with a credential, or the local socket): a
+ * file streamed into a dir storage of this node (node/api_upload.c). */
+void node_storage_upload(struct node_req *r);
 
 /* Writes a file atomically (temp + fsync + rename) with mode. */
 int node__write_file(const char *path, const char *text, mode_t mode,

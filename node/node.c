@@ -216,6 +216,10 @@ int node_start(struct node *n, struct err *e)
 	                 (unsigned)c->storage_queue, &n->storage_pool, e);
 	if (rv != 0)
 		return rv; /* node_stop closes the cpu pool */
+	rv = pool_create(n->loop, "transfer", (unsigned)c->transfer_threads,
+	                 (unsigned)c->transfer_queue, &n->transfer_pool, e);
+	if (rv != 0)
+		return rv;
 	rv = uv_signal_init(n->loop, &n->sigchld);
 	if (rv != 0)
 		return err_set(e, rv, "uv_signal_init: %s", uv_strerror(rv));
@@ -306,6 +310,12 @@ void node_stop(struct node *n, node_stop_cb cb)
 		pool_close(n->storage_pool, on_pool_closed);
 		n->storage_pool = NULL;
 	}
+	if (n->transfer_pool != NULL) {
+		n->closing++;
+		pool_set_data(n->transfer_pool, n);
+		pool_close(n->transfer_pool, on_pool_closed);
+		n->transfer_pool = NULL;
+	}
 	if (n->has_sigchld) {
 		n->closing++;
 		n->sigchld.data = n;
@@ -337,5 +347,7 @@ struct pool *node_pool(struct node *n, const char *name)
 		return n->cpu_pool;
 	if (strcmp(name, "storage") == 0)
 		return n->storage_pool;
+	if (strcmp(name, "transfer") == 0)
+		return n->transfer_pool;
 	return NULL;
 }

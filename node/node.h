@@ -35,6 +35,8 @@ struct node_config {
 	int64_t cpu_queue;
 	int64_t storage_threads;
 	int64_t storage_queue;
+	int64_t transfer_threads;
+	int64_t transfer_queue;
 	char *test_spawn;
 	bool test_tasks; /* POST /nodes/{node}/cairn-test/sleep */
 };
@@ -66,8 +68,9 @@ int node_create(const struct node_config *c, uv_loop_t *loop, struct node **out,
 int node_start(struct node *n, struct err *e);
 void node_stop(struct node *n, node_stop_cb cb);
 void node_destroy(struct node *n);
-/* cairn's own pools, by name: "cpu" (hashing, JSON work) and "storage"
- * (librbd, qemu-img, fsync-heavy work). */
+/* cairn's own pools, by name: "cpu" (hashing, JSON work), "storage"
+ * (librbd, qemu-img, fsync-heavy work) and "transfer" (downloads and
+ * uploads, which may take hours: apart, so they cannot starve storage). */
 struct pool *node_pool(struct node *n, const char *name);
 
 /* The versions of every library cairnd links, one per line. */

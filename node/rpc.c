@@ -51,6 +51,11 @@ static const struct method methods[] = {
         /* The request carries its credential (an API token). */
         {"cairn.Api/Remote", &cairn__api_forward_request__descriptor,
          ACCESS_ANY, node_api_remote},
+        /* A stream: the request carries its credential (TLS), or it is
+         * root@pam (the local socket); node/api_upload.c. */
+        {"cairn.Storage/Upload",
+         &cairn__storage_stream_upload_request__descriptor, ACCESS_ANY,
+         node_storage_upload},
         {"cairn.Node/StorageCheck", &cairn__storage_check_request__descriptor,
          ACCESS_NODE, node_storage_check},
         /* Only a node may say who the principal is. */
@@ -175,6 +180,20 @@ void node_req_fail(struct node_req *r, enum rpc_status status, const char *fmt,
 		         rpc_call_method(r->call), rpc_status_name(status),
 		         message);
 	answer(r, status, message, NULL);
+}
+
+struct rpc_call *node_req_take(struct node_req *r,
+                               const struct rpc_call_cbs *cbs, void *data)
+{
+	struct rpc_call *call = r->call;
+
+	CAIRN_ASSERT(!r->is_answered);
+	if (call != NULL) {
+		call->data = data;
+		rpc_call_set_cbs(call, cbs);
+	}
+	req_free(r);
+	return call;
 }
 
 static void refuse(struct rpc_call *call, enum rpc_status status,

@@ -10,6 +10,7 @@
 #   sock I, cairn_on I ARGS..., start_node I, url I PATH
 #
 #   req, code, status_line, code_is, jq_true, esc, ms_since: REST helpers
+#   task_wait, req_task: tasks followed to their end
 #
 # Set CAIRN_KEEP=1 to keep $dir for a post-mortem.
 
@@ -85,3 +86,32 @@ code_is() { [ "$(code)" = "$1" ]; }
 jq_true() { jq -e "$@" >/dev/null; }
 esc() { jq -rn --arg v "$1" '$v|@uri'; }
 ms_since() { echo $((($(date +%s%N) - $1) / 1000000)); }
+# task_wait NODE UPID [SECONDS]: waits (default 30 s) for the task to stop,
+# asking NODE; prints its exitstatus ("OK" or the error), or "timeout".
+task_wait() {
+	local n=$1 upid=$2 end=$(($(date +%s) + ${3:-30}))
+	while [ "$(date +%s)" -le "$end" ]; do
+		req "$n" GET "/nodes/n$n/tasks/$(esc "$upid")/status" >/dev/null
+		if jq_true '.data.status == "stopped"' "$dir/body" 2>/dev/null; then
+			jq -r .data.exitstatus "$dir/body"
+			return 0
+		fi
+		sleep 0.1
+	done
+	echo timeout
+}
+# req_task NODE METHOD PATH [CURL ARGS]: a call that answers a UPID,
+# followed to its end; prints the task's exitstatus (code() stays the
+# call's).
+req_task() {
+	local n=$1 upid code
+	req "$@" >/dev/null
+	code=$(code)
+	upid=$(jq -r '.data // empty' "$dir/body" 2>/dev/null)
+	if [ "$code" != 200 ] || [[ "$upid" != UPID:* ]]; then
+		echo "not a task: $code $(status_line)"
+		return 0
+	fi
+	task_wait "$n" "$upid"
+	echo "$code" >"$dir/code"
+}

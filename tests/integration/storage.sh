@@ -91,11 +91,14 @@ check "an unknown storage is 404 naming it ($line)" \
 json=$(req 1 GET /nodes/n2/storage/shared1/content)
 check "... nothing was made by the refused calls" \
 	jq_true '(.data | length) == 1' <<<"$json"
-req 3 DELETE "/nodes/n1/storage/shared1/content/$(esc 'shared1:100/vm-100-disk-0.qcow2')" >/dev/null
-check "DELETE .../content/{volume} frees it from another node" code_is 200
+upid=$(req 3 DELETE "/nodes/n1/storage/shared1/content/$(esc 'shared1:100/vm-100-disk-0.qcow2')" | jq -r .data)
+check "DELETE .../content/{volume} from another node answers an imgdel task, as Proxmox ($upid)" \
+	bash -c "[[ '$upid' =~ ^UPID:n1:.*:imgdel::root@pam!t:$ ]]"
+check "... which ends OK" test "$(task_wait 3 "$upid")" = OK
 check "... the file is gone" test ! -e "$dir/shared/images/100/vm-100-disk-0.qcow2"
-req 3 DELETE "/nodes/n1/storage/shared1/content/$(esc 'shared1:100/vm-100-disk-0.qcow2')" >/dev/null
-check "freeing it again is 404-ish ($(code))" test "$(code)" != 200
+out=$(req_task 3 DELETE "/nodes/n1/storage/shared1/content/$(esc 'shared1:100/vm-100-disk-0.qcow2')")
+check "freeing it again fails, naming it ($out)" \
+	bash -c "[ '$out' != OK ] && grep -q 'vm-100-disk-0' <<<'$out'"
 
 # ---- the CLI
 out=$(cairn_on 2 storage list)
