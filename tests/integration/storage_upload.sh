@@ -36,9 +36,9 @@ refused_unread() { # NODE FILENAME
 }
 
 head -c 4096 /dev/urandom >"$dir/warm.iso"
-check "n1 takes uploads once it reconciled its tasks" \
-	wait_for 15 cairn_on 1 storage upload local "$dir/warm.iso" --filename warm1.iso >/dev/null
-check "n2 too" wait_for 15 cairn_on 2 storage upload local "$dir/warm.iso" --filename warm2.iso >/dev/null
+warm() { cairn_on "$1" storage upload local "$dir/warm.iso" --filename "warm$1.iso" >/dev/null; }
+check "n1 takes uploads once it reconciled its tasks" wait_for 15 warm 1
+check "n2 too" wait_for 15 warm 2
 
 # ---- a big file, locally (past the 1 MiB REST body limit)
 head -c $((64 << 20)) /dev/urandom >"$dir/big.iso"
