@@ -4,19 +4,22 @@
 
 tap_count=0
 tap_failed=0
+# TAP lines go to the script's stdout as it was when it sourced this, so
+# that `check NAME CMD >/dev/null` cannot swallow them.
+exec {tap_fd}>&1
 
 ok() {
 	tap_count=$((tap_count + 1))
-	echo "ok $tap_count - $1"
+	echo "ok $tap_count - $1" >&"$tap_fd"
 }
 
 not_ok() {
 	tap_count=$((tap_count + 1))
 	tap_failed=$((tap_failed + 1))
-	echo "not ok $tap_count - $1"
+	echo "not ok $tap_count - $1" >&"$tap_fd"
 	shift
 	for line in "$@"; do
-		echo "# $line"
+		echo "# $line" >&"$tap_fd"
 	done
 }
 
