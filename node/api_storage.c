@@ -707,6 +707,7 @@ struct store_job {
 	/* volume operations (cairn-volume/...) */
 	struct busy_volume *busy; /* the lock on volid, released when done */
 	char snap[64];
+	enum { SNAP_CREATE, SNAP_DELETE, SNAP_ROLLBACK } snap_op;
 	bool is_full, is_relative;
 	bool is_filtered; /* a content list: rows the caller may see */
 	struct { /* lockers: the nodes' client hosts, to name the holder */
@@ -1389,37 +1390,54 @@ static int free_run(struct store_job *j, struct err *e)
 	return rv;
 }
 
-static void volume_op(struct api_call *c,
-                      int (*run)(struct store_job *j, struct err *e))
+/* The job for {volume} of {storage}: the storage checked, the volid
+ * complete and parsed. NULL when c was answered (or waits for the view,
+ * and runs again). */
+static struct store_job *volume_job(struct api_call *c, const char *storage,
+                                    const char *volume)
 {
-	const Cairn__StorageVolumeRequest *q = (const void *)c->msg;
 	struct store_job *j;
 	struct store_volid v;
 	struct err e;
 
 	if (api_view_wait(c) || api_view_missing(c))
-		return;
-	j = job_for(c, q->storage);
+		return NULL;
+	j = job_for(c, storage);
 	if (j == NULL)
-		return;
-	if (!full_volid(c, q->storage, q->volume, j->volid, sizeof j->volid)) {
-		mem_free(j);
-		return;
+		return NULL;
+	if (!full_volid(c, storage, volume, j->volid, sizeof j->volid)) {
+		rbd_job_free(j);
+		return NULL;
 	}
 	if (store_volid_parse(j->volid, j->is_rbd, &v, &e) != 0) {
 		rbd_job_free(j);
 		api_param_error(c, "volume", "%s", e.msg);
-		return;
+		return NULL;
 	}
-	if (!volume_visible(c, q->storage, j->volid, j->is_rbd)) {
-		char msg[1200];
+	return j;
+}
 
-		snprintf(msg, sizeof msg, "Permission check failed (%s)",
-		         j->volid);
-		rbd_job_free(j);
-		api_call_fail_http(c, 403, msg);
+/* volume_visible for a job's volume; else c fails 403 (j freed). */
+static bool volume_allowed(struct api_call *c, struct store_job *j)
+{
+	char msg[1200];
+
+	if (volume_visible(c, j->storage, j->volid, j->is_rbd))
+		return true;
+	snprintf(msg, sizeof msg, "Permission check failed (%s)", j->volid);
+	rbd_job_free(j);
+	api_call_fail_http(c, 403, msg);
+	return false;
+}
+
+static void volume_op(struct api_call *c,
+                      int (*run)(struct store_job *j, struct err *e))
+{
+	const Cairn__StorageVolumeRequest *q = (const void *)c->msg;
+	struct store_job *j = volume_job(c, q->storage, q->volume);
+
+	if (j == NULL || !volume_allowed(c, j))
 		return;
-	}
 	j->run = run;
 	job_submit(c, j);
 }
@@ -1490,26 +1508,12 @@ static void imgdel_start(struct api_task *t)
 static void route_volume_delete(struct api_call *c)
 {
 	const Cairn__StorageVolumeRequest *q = (const void *)c->msg;
-	struct store_job *j;
-	struct store_volid v;
+	struct store_job *j = volume_job(c, q->storage, q->volume);
 	struct imgdel *d;
 	char what[1200];
-	struct err e;
 
-	if (api_view_wait(c) || api_view_missing(c))
-		return;
-	j = job_for(c, q->storage);
 	if (j == NULL)
 		return;
-	if (!full_volid(c, q->storage, q->volume, j->volid, sizeof j->volid)) {
-		rbd_job_free(j);
-		return;
-	}
-	if (store_volid_parse(j->volid, j->is_rbd, &v, &e) != 0) {
-		rbd_job_free(j);
-		api_param_error(c, "volume", "%s", e.msg);
-		return;
-	}
 	d = mem_calloc(1, sizeof *d);
 	if (d == NULL) {
 		rbd_job_free(j);
@@ -1636,44 +1640,34 @@ static int snap_list_run(struct store_job *j, struct err *e)
 	return 0;
 }
 
-static int snap_create_run(struct store_job *j, struct err *e)
+/* snapshot create (POST), delete (DELETE) and rollback, as j->snap_op. */
+static int snap_change_run(struct store_job *j, struct err *e)
 {
 	struct store_rbd *r = NULL;
 	struct store_volid v;
 	int rv = op_open(j, &v, &r, e);
 
-	if (rv == 0 && j->is_rbd)
-		rv = store_rbd_snap_create(r, v.file, j->snap, e);
-	else if (rv == 0)
-		rv = store_dir_snapshot(j->root, j->volid, j->snap, e);
-	store_rbd_close(r);
-	return rv;
-}
-
-static int snap_delete_run(struct store_job *j, struct err *e)
-{
-	struct store_rbd *r = NULL;
-	struct store_volid v;
-	int rv = op_open(j, &v, &r, e);
-
-	if (rv == 0 && j->is_rbd)
-		rv = store_rbd_snap_delete(r, v.file, j->snap, e);
-	else if (rv == 0)
-		rv = store_dir_snapshot_delete(j->root, j->volid, j->snap, e);
-	store_rbd_close(r);
-	return rv;
-}
-
-static int rollback_run(struct store_job *j, struct err *e)
-{
-	struct store_rbd *r = NULL;
-	struct store_volid v;
-	int rv = op_open(j, &v, &r, e);
-
-	if (rv == 0 && j->is_rbd)
-		rv = store_rbd_snap_rollback(r, v.file, j->snap, e);
-	else if (rv == 0)
-		rv = store_dir_snapshot_rollback(j->root, j->volid, j->snap, e);
+	if (rv != 0) {
+		store_rbd_close(r);
+		return rv;
+	}
+	switch (j->snap_op) {
+	case SNAP_CREATE:
+		rv = j->is_rbd ? store_rbd_snap_create(r, v.file, j->snap, e)
+		               : store_dir_snapshot(j->root, j->volid, j->snap,
+		                                    e);
+		break;
+	case SNAP_DELETE:
+		rv = j->is_rbd ? store_rbd_snap_delete(r, v.file, j->snap, e)
+		               : store_dir_snapshot_delete(j->root, j->volid,
+		                                           j->snap, e);
+		break;
+	case SNAP_ROLLBACK:
+		rv = j->is_rbd ? store_rbd_snap_rollback(r, v.file, j->snap, e)
+		               : store_dir_snapshot_rollback(j->root, j->volid,
+		                                             j->snap, e);
+		break;
+	}
 	store_rbd_close(r);
 	return rv;
 }
@@ -1782,11 +1776,10 @@ static int lockers_run(struct store_job *j, struct err *e)
  * pool with the volume locked. */
 static void volume_op_start(struct api_call *c,
                             int (*run)(struct store_job *j, struct err *e),
-                            bool needs_snap, bool is_locked)
+                            int snap_op, bool is_locked)
 {
 	const Cairn__StorageVolumeOpRequest *q = (const void *)c->msg;
 	struct store_job *j;
-	struct store_volid v;
 	struct err e;
 
 	if (q->volume == NULL) {
@@ -1794,7 +1787,7 @@ static void volume_op_start(struct api_call *c,
 		                "property is missing and it is not optional");
 		return;
 	}
-	if (needs_snap && q->snapname == NULL) {
+	if (run == snap_change_run && q->snapname == NULL) {
 		api_param_error(c, "snapname",
 		                "property is missing and it is not optional");
 		return;
@@ -1804,22 +1797,12 @@ static void volume_op_start(struct api_call *c,
 		api_param_error(c, "snapname", "%s", e.msg);
 		return;
 	}
-	if (api_view_wait(c) || api_view_missing(c))
+	j = volume_job(c, q->storage, q->volume);
+	if (j == NULL || !volume_allowed(c, j))
 		return;
-	j = job_for(c, q->storage);
-	if (j == NULL)
-		return;
-	if (!full_volid(c, q->storage, q->volume, j->volid, sizeof j->volid)) {
-		rbd_job_free(j);
-		return;
-	}
-	if (store_volid_parse(j->volid, j->is_rbd, &v, &e) != 0) {
-		rbd_job_free(j);
-		api_param_error(c, "volume", "%s", e.msg);
-		return;
-	}
 	if (q->snapname != NULL)
 		snprintf(j->snap, sizeof j->snap, "%s", q->snapname);
+	j->snap_op = snap_op;
 	j->is_full = q->has_full && q->full;
 	j->vmid = q->has_vmid ? q->vmid : 0;
 	if (run == resize_run) {
@@ -1887,42 +1870,42 @@ static void volume_op_start(struct api_call *c,
 
 static void route_volume_resize(struct api_call *c)
 {
-	volume_op_start(c, resize_run, false, true);
+	volume_op_start(c, resize_run, 0, true);
 }
 
 static void route_snap_list(struct api_call *c)
 {
-	volume_op_start(c, snap_list_run, false, false);
+	volume_op_start(c, snap_list_run, 0, false);
 }
 
 static void route_snap_create(struct api_call *c)
 {
-	volume_op_start(c, snap_create_run, true, true);
+	volume_op_start(c, snap_change_run, SNAP_CREATE, true);
 }
 
 static void route_snap_delete(struct api_call *c)
 {
-	volume_op_start(c, snap_delete_run, true, true);
+	volume_op_start(c, snap_change_run, SNAP_DELETE, true);
 }
 
 static void route_rollback(struct api_call *c)
 {
-	volume_op_start(c, rollback_run, true, true);
+	volume_op_start(c, snap_change_run, SNAP_ROLLBACK, true);
 }
 
 static void route_lockers(struct api_call *c)
 {
-	volume_op_start(c, lockers_run, false, false);
+	volume_op_start(c, lockers_run, 0, false);
 }
 
 static void route_template(struct api_call *c)
 {
-	volume_op_start(c, template_run, false, true);
+	volume_op_start(c, template_run, 0, true);
 }
 
 static void route_clone(struct api_call *c)
 {
-	volume_op_start(c, clone_run, false, true);
+	volume_op_start(c, clone_run, 0, true);
 }
 
 /* ------------------------------------------------------- the table */

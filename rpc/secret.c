@@ -380,50 +380,27 @@ err_after_parse:
 int rpc_file_digest_hex(const char *path, const char *algorithm, char *out,
                         size_t size, struct err *e)
 {
-	static const char *const names[] = {"md5",    "sha1",   "sha224",
-	                                    "sha256", "sha384", "sha512"};
-	unsigned char buf[65536], md[EVP_MAX_MD_SIZE];
-	const EVP_MD *type = NULL;
-	EVP_MD_CTX *ctx = NULL;
-	unsigned mdlen = 0, i;
+	unsigned char buf[65536];
+	struct rpc_digest *d = NULL;
 	size_t n;
-	FILE *f = NULL;
-	int rv = 0;
+	FILE *f;
+	int rv;
 
-	for (i = 0; i < sizeof names / sizeof names[0]; i++) {
-		if (algorithm != NULL && strcmp(algorithm, names[i]) == 0)
-			type = EVP_get_digestbyname(names[i]);
-	}
-	if (type == NULL)
-		return err_set(e, -EINVAL,
-		               "checksum-algorithm: one of md5, sha1, sha224, "
-		               "sha256, sha384, sha512");
+	rv = rpc_digest_new(algorithm, &d, e);
+	if (rv != 0)
+		return rv;
 	f = fopen(path, "rbe");
-	if (f == NULL)
+	if (f == NULL) {
+		rpc_digest_free(d);
 		return err_set(e, -errno, "%s: %s", path, strerror(errno));
-	ctx = EVP_MD_CTX_new();
-	if (ctx == NULL || EVP_DigestInit_ex(ctx, type, NULL) != 1) {
-		rv = err_set(e, -ENOMEM, "out of memory");
-		goto out;
 	}
-	while ((n = fread(buf, 1, sizeof buf, f)) > 0) {
-		if (EVP_DigestUpdate(ctx, buf, n) != 1) {
-			rv = err_set(e, -EIO, "digest failed");
-			goto out;
-		}
-	}
-	if (ferror(f)) {
+	while (rv == 0 && (n = fread(buf, 1, sizeof buf, f)) > 0)
+		rv = rpc_digest_update(d, buf, n, e);
+	if (rv == 0 && ferror(f))
 		rv = err_set(e, -EIO, "%s: read error", path);
-		goto out;
-	}
-	if (EVP_DigestFinal_ex(ctx, md, &mdlen) != 1 || size < 2 * mdlen + 1) {
-		rv = err_set(e, -EIO, "digest failed");
-		goto out;
-	}
-	for (i = 0; i < mdlen; i++)
-		snprintf(out + 2 * i, 3, "%02x", md[i]);
-out:
-	EVP_MD_CTX_free(ctx);
+	if (rv == 0)
+		rv = rpc_digest_final_hex(d, out, size, e);
+	rpc_digest_free(d);
 	fclose(f);
 	return rv;
 }

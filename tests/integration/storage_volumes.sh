@@ -155,6 +155,12 @@ AUTH=$DISK req 3 GET "/nodes/n3/storage/sh/content/$(esc "$linked")" >/dev/null
 check "... and may not read guest 101's ($(status_line))" code_is 403
 AUTH=$DISK req 3 GET "/nodes/n3/storage/sh/content/$(esc sh:102/vm-102-disk-0.qcow2)" >/dev/null
 check "... but reads 102's ($(code))" code_is 200
+req 1 PUT /access/acl --data-urlencode path=/storage/sh --data-urlencode users=disk@pve \
+	--data-urlencode roles=PVEDatastoreUser >/dev/null
+AUTH=$DISK req 2 POST /nodes/n2/storage/sh/$V/snapshot --data-urlencode "volume=$linked" --data-urlencode snapname=x >/dev/null
+check "with Datastore.AllocateSpace, disk@pve still may not snapshot guest 101's volume ($(status_line))" code_is 403
+AUTH=$DISK req 2 POST /nodes/n2/storage/sh/$V/snapshot --data-urlencode volume=sh:102/vm-102-disk-0.qcow2 --data-urlencode snapname=x >/dev/null
+check "... but may snapshot guest 102's ($(code))" code_is 200
 
 # ---- one operation at a time on a volume: a full clone of a large raw
 # image is slow enough to overlap with a second operation on it.
