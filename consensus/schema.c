@@ -261,12 +261,14 @@ static const char migration_2_sql[] =
 /* Migration 3: storage-level fencing (DESIGN.md §7). Each node records the
  * address its RADOS client shows the OSDs on each rbd storage (what another
  * node blocklists to fence it: the bare IP, so that its guests' own
- * clients are fenced too); fenced_at is set while it is blocklisted. */
+ * clients are fenced too) and its host's boot id; fenced_at is set while
+ * it is blocklisted. */
 static const char migration_3_sql[] =
         "CREATE TABLE storage_clients ("
         " storage TEXT NOT NULL,"
         " node TEXT NOT NULL,"
         " addr TEXT NOT NULL CHECK (length(addr) BETWEEN 1 AND 127),"
+        " boot_id TEXT NOT NULL DEFAULT '',"
         " updated_at INTEGER NOT NULL,"
         " fenced_at INTEGER,"
         " fenced_by TEXT,"

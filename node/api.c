@@ -587,12 +587,19 @@ static int load_run(struct db_client *client, struct db_op *op, struct err *e)
 	}
 	db_rows_free(&rows);
 
+	/* storage_clients comes with schema 3, which waits until every
+	 * member runs a cairn that has it: an upgraded node among older ones
+	 * sees no such table and no clients. */
 	rv = api_query_array(client,
-	                     "SELECT storage, node, addr, "
+	                     "SELECT storage, node, addr, boot_id, "
 	                     "coalesce(fenced_at, 0), coalesce(fenced_by, '') "
 	                     "FROM storage_clients ORDER BY storage, node",
 	                     sizeof *v->clients, &rows, (void **)&v->clients,
 	                     e);
+	if (rv != 0 && strstr(e->msg, "no such table") != NULL)
+		rv = api_query_array(client, "SELECT 1 WHERE 0",
+		                     sizeof *v->clients, &rows,
+		                     (void **)&v->clients, e);
 	if (rv != 0)
 		goto fail;
 	for (i = 0; i < rows.nrows; i++) {
@@ -602,9 +609,11 @@ static int load_run(struct db_client *client, struct db_op *op, struct err *e)
 		          db_rows_at(&rows, i, 0));
 		text_copy(vc->node, sizeof vc->node, db_rows_at(&rows, i, 1));
 		text_copy(vc->addr, sizeof vc->addr, db_rows_at(&rows, i, 2));
-		vc->fenced_at = db_rows_at(&rows, i, 3)->integer;
+		text_copy(vc->boot_id, sizeof vc->boot_id,
+		          db_rows_at(&rows, i, 3));
+		vc->fenced_at = db_rows_at(&rows, i, 4)->integer;
 		text_copy(vc->fenced_by, sizeof vc->fenced_by,
-		          db_rows_at(&rows, i, 4));
+		          db_rows_at(&rows, i, 5));
 	}
 	db_rows_free(&rows);
 	rv = api_access_load(client, v, e);

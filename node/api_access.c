@@ -610,8 +610,11 @@ void api_write_free(struct write_ctx *w)
 {
 	unsigned i;
 
-	for (i = 0; i < w->nstrings; i++)
+	/* They may be keys (storage keyrings, token digests). */
+	for (i = 0; i < w->nstrings; i++) {
+		explicit_bzero(w->strings[i], strlen(w->strings[i]));
 		mem_free(w->strings[i]);
+	}
 	json_decref(w->data);
 	mem_free(w);
 }

@@ -1,16 +1,19 @@
 /* Storage-level fencing on Ceph RBD (DESIGN.md §7): before the HA manager
  * restarts a dead node's guests elsewhere it blocklists that node's RADOS
  * clients, so that a node that was only cut off cannot write to their
- * disks any more; the entry goes when the node rejoins.
+ * disks any more; the entry goes when the node comes back.
  *
  * What is blocklisted is the node's address as the OSDs see it, bare (no
  * port or nonce): every client of that host, its guests' QEMU included.
  * Each agent learns that address from its own connection to each rbd
- * storage and records it in storage_clients (on start, when a storage
- * appears, and every 30 s when it changed), so that it is known when the
- * node is gone. An agent that starts and finds itself fenced on a storage
- * removes its own entry: its guests died with it (the watchdog), and it
- * has quorum again. */
+ * storage and records it in storage_clients with its host's boot id (soon
+ * after start, when a storage appears, and every 30 s when something
+ * changed), so that it is known when the node is gone.
+ *
+ * A node lifts its own fence only when its host has booted since it
+ * recorded the boot id the fence saw: then its guests died with the old
+ * boot. An agent that merely restarted (its QEMUs may still run) stays
+ * fenced until someone removes the entry. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -35,24 +38,10 @@ find_client(const struct view_snap *v, const char *storage, const char *node)
 	return NULL;
 }
 
-static bool is_checked(const struct node_api *a, const char *storage)
+static bool is_own_rbd(const struct node_api *a, const struct res_storage *s)
 {
-	unsigned i;
-
-	for (i = 0; i < a->nfence_checked; i++) {
-		if (strcmp(a->fence_checked[i], storage) == 0)
-			return true;
-	}
-	return false;
-}
-
-static void mark_checked(struct node_api *a, const char *storage)
-{
-	if (is_checked(a, storage) ||
-	    a->nfence_checked >= CAIRN_ARRAY_SIZE(a->fence_checked))
-		return;
-	snprintf(a->fence_checked[a->nfence_checked++],
-	         sizeof a->fence_checked[0], "%s", storage);
+	return strcmp(s->type, "rbd") == 0 && !s->is_disabled &&
+	       res_storage_on_node(s, api_self_name(a));
 }
 
 /* ------------------------------------------------------ the recorder */
@@ -60,17 +49,51 @@ static void mark_checked(struct node_api *a, const char *storage)
 struct record_job {
 	struct node_api *a;
 	struct pool_work work;
+	char boot_file[4096];
+	char boot_id[40]; /* out; "" when unreadable */
+	struct err boot_err;
 	size_t n;
-	struct {
+	struct record_st {
 		char storage[65];
 		struct rbd_conf conf;
-		bool is_fenced; /* the DB says so: remove our entry */
+		bool is_fenced;       /* the DB says so */
+		char fenced_boot[40]; /* the boot id its row holds */
 		char host[STORE_RBD_ADDR_MAX];
 		bool is_unfenced;
 		int rv;
 		struct err err;
-	} st[16];
+	} st[];
 };
+
+static void record_job_free(struct record_job *j)
+{
+	size_t i;
+
+	for (i = 0; i < j->n; i++)
+		explicit_bzero(&j->st[i].conf, sizeof j->st[i].conf);
+	mem_free(j);
+}
+
+/* The first line of the boot id file, at most 39 characters of
+ * [0-9a-f-]. */
+static int read_boot_id(const char *path, char *out, size_t size, struct err *e)
+{
+	struct buf b;
+	size_t n;
+	int rv;
+
+	buf_init(&b, 256);
+	rv = file_read_all(path, 255, &b, e);
+	n = rv == 0 ? strspn((const char *)b.data, "0123456789abcdef-") : 0;
+	if (rv == 0 && (n == 0 || n >= size || n > b.len))
+		rv = err_set(e, -EINVAL, "%s: no boot id", path);
+	if (rv == 0) {
+		memcpy(out, b.data, n);
+		out[n] = '\0';
+	}
+	buf_free(&b);
+	return rv;
+}
 
 static void record_work(struct pool_work *w)
 {
@@ -78,24 +101,37 @@ static void record_work(struct pool_work *w)
 	char addr[STORE_RBD_ADDR_MAX];
 	size_t i;
 
+	if (read_boot_id(j->boot_file, j->boot_id, sizeof j->boot_id,
+	                 &j->boot_err) != 0)
+		j->boot_id[0] = '\0';
 	for (i = 0; i < j->n; i++) {
+		struct record_st *st = &j->st[i];
 		struct store_rbd *r = NULL;
-		struct err *e = &j->st[i].err;
 		int rv;
 
-		rv = api_rbd_open(&j->st[i].conf, &r, e);
+		rv = api_rbd_open(&st->conf, &r, &st->err);
 		if (rv == 0)
-			rv = store_rbd_client_addr(r, addr, sizeof addr, e);
+			rv = store_rbd_client_addr(r, addr, sizeof addr,
+			                           &st->err);
 		if (rv == 0)
-			rv = store_rbd_addr_host(addr, j->st[i].host,
-			                         sizeof j->st[i].host, e);
-		if (rv == 0 && j->st[i].is_fenced) {
-			rv = store_rbd_blocklist_rm(r, j->st[i].host, e);
-			j->st[i].is_unfenced = rv == 0;
+			rv = store_rbd_addr_host(addr, st->host,
+			                         sizeof st->host, &st->err);
+		if (rv == 0 && !store_rbd_host_fenceable(st->host))
+			rv = err_set(&st->err, -EADDRNOTAVAIL,
+			             "the OSDs see this node as %s, which "
+			             "cannot stand for it alone: not recorded, "
+			             "it cannot be fenced on this storage",
+			             st->host);
+		/* Booted since the fence: its guests are gone. */
+		if (rv == 0 && st->is_fenced && j->boot_id[0] != '\0' &&
+		    st->fenced_boot[0] != '\0' &&
+		    strcmp(st->fenced_boot, j->boot_id) != 0) {
+			rv = store_rbd_blocklist_rm(r, st->host, &st->err);
+			st->is_unfenced = rv == 0;
 		}
 		store_rbd_close(r);
-		explicit_bzero(&j->st[i].conf, sizeof j->st[i].conf);
-		j->st[i].rv = rv;
+		explicit_bzero(&st->conf, sizeof st->conf);
+		st->rv = rv;
 	}
 }
 
@@ -107,120 +143,141 @@ static void record_done(struct pool_work *w, int status)
 	size_t i;
 
 	a->is_fence_recording = false;
-	for (i = 0; status == 0 && a->cluster != NULL && i < j->n; i++) {
+	if (status != 0 || a->cluster == NULL) {
+		record_job_free(j);
+		api_maybe_stopped(a);
+		return;
+	}
+	if (j->boot_id[0] == '\0')
+		LOG_WARN("fence", "cannot read the host's boot id",
+		         "error=\"%s\"", j->boot_err.msg);
+	snprintf(a->fence_boot_id, sizeof a->fence_boot_id, "%s", j->boot_id);
+	for (i = 0; i < j->n; i++) {
+		struct record_st *st = &j->st[i];
 		const struct view_client *vc;
-		struct write_stmt *st;
+		struct write_stmt *ws;
 
-		if (j->st[i].rv != 0) {
+		if (st->rv != 0) {
 			LOG_WARN(
 			        "fence",
-			        "cannot learn this node's RADOS client address",
-			        "storage=%s error=\"%s\"", j->st[i].storage,
-			        j->st[i].err.msg);
+			        "cannot record this node's RADOS client address",
+			        "storage=%s error=\"%s\"", st->storage,
+			        st->err.msg);
 			continue;
 		}
-		if (j->st[i].is_unfenced)
-			LOG_INFO(
+		if (st->is_unfenced)
+			LOG_INFO("fence",
+			         "booted again: removed this node from the "
+			         "blocklist",
+			         "storage=%s addr=%s", st->storage, st->host);
+		else if (st->is_fenced && !a->is_fence_warned) {
+			LOG_WARN(
 			        "fence",
-			        "rejoined: removed this node from the blocklist",
-			        "storage=%s addr=%s", j->st[i].storage,
-			        j->st[i].host);
-		/* From now on a fence of this node is a decision taken while
-		 * it runs: it stays until someone removes it. */
-		mark_checked(a, j->st[i].storage);
-		vc = find_client(a->snap, j->st[i].storage, api_self_name(a));
-		if (vc != NULL && strcmp(vc->addr, j->st[i].host) == 0 &&
-		    !j->st[i].is_unfenced)
+			        "this node is fenced and its host has not "
+			        "booted since: it stays fenced until the entry "
+			        "is removed (DELETE .../cairn-fence?target=)",
+			        "storage=%s addr=%s", st->storage, st->host);
+			a->is_fence_warned = true;
+		}
+		vc = find_client(a->snap, st->storage, api_self_name(a));
+		if (vc != NULL && strcmp(vc->addr, st->host) == 0 &&
+		    strcmp(vc->boot_id, j->boot_id) == 0 && !st->is_unfenced)
 			continue;
 		if (wc == NULL && (wc = api_write_new()) == NULL)
 			break;
-		st = api_write_add(wc, "INSERT INTO storage_clients "
-		                       "(storage, node, addr, updated_at) "
-		                       "VALUES (?, ?, ?, ?) "
+		ws = api_write_add(wc, "INSERT INTO storage_clients "
+		                       "(storage, node, addr, boot_id, "
+		                       "updated_at) VALUES (?, ?, ?, ?, ?) "
 		                       "ON CONFLICT (storage, node) DO UPDATE "
 		                       "SET addr = excluded.addr, "
+		                       "boot_id = excluded.boot_id, "
 		                       "updated_at = excluded.updated_at");
-		api_write_text(wc, st, j->st[i].storage);
-		api_write_text(wc, st, api_self_name(a));
-		api_write_text(wc, st, j->st[i].host);
-		api_write_int(st, api_wall_s());
-		if (j->st[i].is_unfenced) {
-			st = api_write_add(wc, "UPDATE storage_clients SET "
+		api_write_text(wc, ws, st->storage);
+		api_write_text(wc, ws, api_self_name(a));
+		api_write_text(wc, ws, st->host);
+		api_write_text(wc, ws, j->boot_id);
+		api_write_int(ws, api_wall_s());
+		if (st->is_unfenced) {
+			ws = api_write_add(wc, "UPDATE storage_clients SET "
 			                       "fenced_at = NULL, fenced_by = "
 			                       "NULL WHERE storage = ? AND "
 			                       "node = ?");
-			api_write_text(wc, st, j->st[i].storage);
-			api_write_text(wc, st, api_self_name(a));
+			api_write_text(wc, ws, st->storage);
+			api_write_text(wc, ws, api_self_name(a));
 		}
 	}
 	if (wc != NULL && api_write_background(a, wc, NULL, NULL) != 0)
 		LOG_WARN("fence", "cannot record RADOS client addresses",
 		         "error=\"the database queue is full\"");
-	mem_free(j);
+	record_job_free(j);
 	api_maybe_stopped(a);
 }
 
+/* From the storage timer (every 5 s): records soon after start or when a
+ * storage has no row of ours yet, else every 30 s. */
 void api_fence_poll(struct node_api *a)
 {
 	const struct view_snap *v = a->snap;
 	uint64_t now = clock_mono_ms(clock_real());
 	struct record_job *j;
 	bool is_new = false;
-	size_t i;
+	size_t i, n = 0;
 
 	if (a->is_fence_recording || a->is_stopping || a->cluster == NULL ||
 	    v == NULL)
 		return;
 	for (i = 0; i < v->nstorage; i++) {
-		const struct res_storage *s = &v->storage[i];
-
-		if (strcmp(s->type, "rbd") == 0 && !s->is_disabled &&
-		    res_storage_on_node(s, api_self_name(a)) &&
-		    !is_checked(a, s->id))
-			is_new = true;
-	}
-	if (a->fence_recorded_ms != 0 &&
-	    now - a->fence_recorded_ms <
-	            (is_new ? FENCE_RETRY_MS : FENCE_RECORD_MS))
-		return;
-	j = mem_calloc(1, sizeof *j);
-	if (j == NULL)
-		return;
-	for (i = 0; i < v->nstorage && j->n < CAIRN_ARRAY_SIZE(j->st); i++) {
-		const struct res_storage *s = &v->storage[i];
 		const struct view_client *vc;
 
-		if (strcmp(s->type, "rbd") != 0 || s->is_disabled ||
-		    !res_storage_on_node(s, api_self_name(a)) ||
-		    api_rbd_conf(s, &j->st[j->n].conf) != 0)
+		if (!is_own_rbd(a, &v->storage[i]))
 			continue;
-		snprintf(j->st[j->n].storage, sizeof j->st[0].storage, "%s",
-		         s->id);
+		n++;
+		vc = find_client(v, v->storage[i].id, api_self_name(a));
+		if (vc == NULL || strcmp(vc->boot_id, a->fence_boot_id) != 0)
+			is_new = true;
+	}
+	if (n == 0 || (a->fence_recorded_ms != 0 &&
+	               now - a->fence_recorded_ms <
+	                       (is_new ? FENCE_RETRY_MS : FENCE_RECORD_MS)))
+		return;
+	j = mem_calloc(1, sizeof *j + n * sizeof j->st[0]);
+	if (j == NULL)
+		return;
+	snprintf(j->boot_file, sizeof j->boot_file, "%s",
+	         a->cluster->node->config->boot_id_file);
+	for (i = 0; i < v->nstorage && j->n < n; i++) {
+		const struct res_storage *s = &v->storage[i];
+		struct record_st *st = &j->st[j->n];
+		const struct view_client *vc;
+
+		if (!is_own_rbd(a, s) || api_rbd_conf(s, &st->conf) != 0)
+			continue;
+		snprintf(st->storage, sizeof st->storage, "%s", s->id);
 		vc = find_client(v, s->id, api_self_name(a));
-		/* Only at the first check since this agent started: a fence
-		 * set while it runs stays until someone removes it. */
-		j->st[j->n].is_fenced = vc != NULL && vc->fenced_at != 0 &&
-		                        !is_checked(a, s->id);
+		if (vc != NULL && vc->fenced_at != 0) {
+			st->is_fenced = true;
+			snprintf(st->fenced_boot, sizeof st->fenced_boot, "%s",
+			         vc->boot_id);
+		}
 		j->n++;
 	}
 	a->fence_recorded_ms = now;
-	if (j->n == 0) {
-		mem_free(j);
-		return;
-	}
 	j->a = a;
 	j->work.data = j;
 	if (api_pool_submit(a->cluster->node->storage_pool, &j->work,
 	                    record_work, record_done) != 0) {
-		for (i = 0; i < j->n; i++)
-			explicit_bzero(&j->st[i].conf, sizeof j->st[i].conf);
-		mem_free(j);
+		record_job_free(j);
 		return;
 	}
 	a->is_fence_recording = true;
 }
 
-/* ---------------------------------------------------------- the routes */
+/* ---------------------------------------------------------- the routes
+ *
+ * POST: the row says "fenced" first, then the monitors blocklist the host
+ * (a failure puts the row back): a fence that took effect is never
+ * missing from the DB. DELETE: the blocklist entry goes first, then the
+ * row. */
 
 struct fence_job {
 	struct api_call *c;
@@ -230,14 +287,86 @@ struct fence_job {
 	char host[STORE_RBD_ADDR_MAX];
 	unsigned expire_s;
 	bool is_add;
+	bool was_fenced; /* POST: the row said so before */
 	int rv;
 	struct err err;
 };
 
+static void fence_job_free(struct fence_job *j)
+{
+	explicit_bzero(&j->conf, sizeof j->conf);
+	mem_free(j);
+}
+
+static struct write_ctx *fence_row(struct fence_job *j, bool is_fenced,
+                                   const char *by)
+{
+	struct write_ctx *wc = api_write_new();
+	struct write_stmt *st;
+
+	if (wc == NULL)
+		return NULL;
+	st = api_write_add(wc, "UPDATE storage_clients SET fenced_at = ?, "
+	                       "fenced_by = ? WHERE storage = ? AND node = ?");
+	st->none_msg = "the node's client row is gone";
+	if (is_fenced) {
+		api_write_int(st, api_wall_s());
+		api_write_text(wc, st, by);
+	} else {
+		st->params[st->nparams++] = wire_value_null();
+		st->params[st->nparams++] = wire_value_null();
+	}
+	api_write_text(wc, st, j->storage);
+	api_write_text(wc, st, j->target);
+	return wc;
+}
+
+static void fence_reply(struct api_call *c, struct fence_job *j)
+{
+	json_t *data = json_pack("{s:s, s:s, s:i}", "node", j->target, "addr",
+	                         j->host, "fenced", (int)j->is_add);
+
+	LOG_INFO("fence", j->is_add ? "fenced a node" : "unfenced a node",
+	         "storage=%s node=%s addr=%s by=%s", j->storage, j->target,
+	         j->host, c->principal);
+	fence_job_free(j);
+	api_reply_json(c, data);
+}
+
+static void reverted(struct node_api *a, int status, const struct err *e,
+                     void *data)
+{
+	struct fence_job *j = data;
+
+	(void)a;
+	if (status != 0)
+		LOG_WARN("fence", "cannot put back the row of a failed fence",
+		         "storage=%s node=%s error=\"%s\"", j->storage,
+		         j->target, e->msg);
+	api_call_done(j->c, j->rv, &j->err);
+	fence_job_free(j);
+}
+
+static void unfence_written(struct node_api *a, int status, const struct err *e,
+                            void *data)
+{
+	struct fence_job *j = data;
+
+	(void)a;
+	if (status != 0) {
+		/* The entry is gone; the row still says fenced: safe. */
+		j->rv = status;
+		j->err = *e;
+		api_call_done(j->c, j->rv, &j->err);
+		fence_job_free(j);
+		return;
+	}
+	fence_reply(j->c, j);
+}
+
 static void fence_work(struct pool_work *w)
 {
-	struct api_call *c = w->data;
-	struct fence_job *j = c->ctx;
+	struct fence_job *j = w->data;
 	struct store_rbd *r = NULL;
 
 	j->rv = api_rbd_open(&j->conf, &r, &j->err);
@@ -252,44 +381,68 @@ static void fence_work(struct pool_work *w)
 
 static void fence_done(struct pool_work *w, int status)
 {
-	struct api_call *c = w->data;
-	struct fence_job *j = c->ctx;
+	struct fence_job *j = w->data;
+	struct api_call *c = j->c;
+	struct node_api *a = c->a;
 	struct write_ctx *wc;
-	struct write_stmt *st;
 
-	c->ctx = NULL;
-	if (status != 0 || j->rv != 0) {
-		if (status != 0)
-			api_call_fail(c, -ESHUTDOWN, "the node is stopping");
-		else
-			api_call_done(c, j->rv, &j->err);
-		mem_free(j);
+	if (status != 0) {
+		j->rv = err_set(&j->err, -ESHUTDOWN, "the node is stopping");
+	}
+	if (j->is_add && j->rv != 0) {
+		/* Not blocklisted: the row goes back, unless it was fenced
+		 * before this call. */
+		wc = j->was_fenced ? NULL : fence_row(j, false, NULL);
+		if (wc != NULL && api_write_background(a, wc, reverted, j) == 0)
+			return;
+		api_call_done(c, j->rv, &j->err);
+		fence_job_free(j);
 		return;
 	}
-	LOG_INFO("fence", j->is_add ? "blocklisted a node" : "unfenced a node",
-	         "storage=%s node=%s addr=%s by=%s", j->storage, j->target,
-	         j->host, c->principal);
-	wc = api_write_new();
-	if (wc == NULL) {
-		mem_free(j);
-		api_call_fail(c, -ENOMEM, "out of memory");
-		return;
-	}
-	st = api_write_add(wc, "UPDATE storage_clients SET fenced_at = ?, "
-	                       "fenced_by = ? WHERE storage = ? AND node = ?");
 	if (j->is_add) {
-		api_write_int(st, api_wall_s());
-		api_write_text(wc, st, c->principal);
-	} else {
-		st->params[st->nparams++] = wire_value_null();
-		st->params[st->nparams++] = wire_value_null();
+		fence_reply(c, j);
+		return;
 	}
-	api_write_text(wc, st, j->storage);
-	api_write_text(wc, st, j->target);
-	wc->data = json_pack("{s:s, s:s, s:i}", "node", j->target, "addr",
-	                     j->host, "fenced", (int)j->is_add);
-	mem_free(j);
-	api_write_submit(c, wc);
+	if (j->rv != 0) {
+		api_call_done(c, j->rv, &j->err);
+		fence_job_free(j);
+		return;
+	}
+	wc = fence_row(j, false, NULL);
+	if (wc == NULL ||
+	    api_write_background(a, wc, unfence_written, j) != 0) {
+		api_call_fail(c, -EBUSY, "the database queue is full, retry");
+		fence_job_free(j);
+	}
+}
+
+static void fence_submit(struct fence_job *j)
+{
+	struct api_call *c = j->c;
+
+	c->work.data = j;
+	if (c->a->cluster == NULL ||
+	    api_pool_submit(c->a->cluster->node->storage_pool, &c->work,
+	                    fence_work, fence_done) != 0) {
+		j->rv = err_set(&j->err, -EBUSY,
+		                "the storage pool is busy, retry");
+		fence_done(&c->work, 0);
+	}
+}
+
+static void fence_written(struct node_api *a, int status, const struct err *e,
+                          void *data)
+{
+	struct fence_job *j = data;
+
+	(void)a;
+	if (status != 0) {
+		j->err = *e;
+		api_call_done(j->c, status, &j->err);
+		fence_job_free(j);
+		return;
+	}
+	fence_submit(j);
 }
 
 /* The rbd storage of a cairn-fence call, usable from this node. */
@@ -311,8 +464,7 @@ static const struct res_storage *fence_storage(struct api_call *c,
 			              id, s->type);
 			return NULL;
 		}
-		if (s->is_disabled ||
-		    !res_storage_on_node(s, api_self_name(c->a))) {
+		if (!is_own_rbd(c->a, s)) {
 			api_call_fail(c, -ENOENT,
 			              "storage '%s' is not available on node "
 			              "'%s'",
@@ -325,12 +477,55 @@ static const struct res_storage *fence_storage(struct api_call *c,
 	return NULL;
 }
 
+/* The target's client row, checked: recorded, an address that stands for
+ * it alone. NULL when c was answered. */
+static const struct view_client *
+fence_target(struct api_call *c, const char *storage, const char *target)
+{
+	const struct view_snap *v = c->a->snap;
+	const struct view_client *vc = find_client(v, storage, target);
+	size_t i;
+
+	if (vc == NULL) {
+		api_call_fail(c, -ENOENT,
+		              "node '%s' has not recorded its RADOS client "
+		              "address for storage '%s' (each node does "
+		              "within seconds of using it)",
+		              target, storage);
+		return NULL;
+	}
+	if (!store_rbd_host_fenceable(vc->addr)) {
+		api_call_fail(c, -EINVAL,
+		              "node '%s' is recorded as %s, which cannot stand "
+		              "for it alone",
+		              target, vc->addr);
+		return NULL;
+	}
+	for (i = 0; i < v->nclients; i++) {
+		const struct view_client *o = &v->clients[i];
+
+		if (strcmp(o->storage, storage) == 0 &&
+		    strcmp(o->node, target) != 0 &&
+		    strcmp(o->addr, vc->addr) == 0) {
+			api_call_fail(
+			        c, -EINVAL,
+			        "nodes '%s' and '%s' share the address %s "
+			        "as Ceph sees them: fencing one would cut "
+			        "off both",
+			        target, o->node, vc->addr);
+			return NULL;
+		}
+	}
+	return vc;
+}
+
 static void fence_change(struct api_call *c, bool is_add)
 {
 	const Cairn__StorageFenceRequest *q = (const void *)c->msg;
 	const struct res_storage *s;
 	const struct view_client *vc;
 	struct fence_job *j;
+	struct write_ctx *wc;
 
 	if (q->target == NULL || q->target[0] == '\0' ||
 	    strlen(q->target) > 63) {
@@ -357,36 +552,33 @@ static void fence_change(struct api_call *c, bool is_add)
 		                q->target);
 		return;
 	}
-	vc = find_client(c->a->snap, q->storage, q->target);
-	if (vc == NULL) {
-		api_call_fail(c, -ENOENT,
-		              "node '%s' has not recorded its RADOS client "
-		              "address for storage '%s' (each node does "
-		              "within seconds of using it)",
-		              q->target, q->storage);
+	vc = fence_target(c, q->storage, q->target);
+	if (vc == NULL)
 		return;
-	}
 	j = mem_calloc(1, sizeof *j);
 	if (j == NULL || api_rbd_conf(s, &j->conf) != 0) {
-		mem_free(j);
+		if (j != NULL)
+			fence_job_free(j);
 		api_call_fail(c, -EINVAL, "storage '%s': no monhost or key",
 		              q->storage);
 		return;
 	}
+	j->c = c;
 	snprintf(j->storage, sizeof j->storage, "%s", q->storage);
 	snprintf(j->target, sizeof j->target, "%s", q->target);
 	snprintf(j->host, sizeof j->host, "%s", vc->addr);
 	j->expire_s = q->has_expire ? q->expire : FENCE_EXPIRE_S;
 	j->is_add = is_add;
-	j->c = c;
-	c->ctx = j;
-	c->work.data = c;
-	if (api_pool_submit(c->a->cluster->node->storage_pool, &c->work,
-	                    fence_work, fence_done) != 0) {
-		c->ctx = NULL;
-		explicit_bzero(&j->conf, sizeof j->conf);
-		mem_free(j);
-		api_call_fail(c, -EBUSY, "the storage pool is busy, retry");
+	j->was_fenced = vc->fenced_at != 0;
+	if (!is_add) {
+		fence_submit(j);
+		return;
+	}
+	wc = fence_row(j, true, c->principal);
+	if (wc == NULL ||
+	    api_write_background(c->a, wc, fence_written, j) != 0) {
+		api_call_fail(c, -EBUSY, "the database queue is full, retry");
+		fence_job_free(j);
 	}
 }
 

@@ -75,6 +75,7 @@ struct view_snap {
 		char storage[65];
 		char node[64];
 		char addr[128];
+		char boot_id[40];
 		int64_t fenced_at; /* 0: not fenced */
 		char fenced_by[64];
 	} * clients;
@@ -141,9 +142,9 @@ struct node_api {
 	/* storage fencing (node/api_fence.c) */
 	uint64_t fence_recorded_ms; /* last recorder run, monotonic */
 	bool is_fence_recording;
-	unsigned nbackground;       /* api_write_background writes in flight */
-	char fence_checked[16][65]; /* rbd storages checked since start */
-	unsigned nfence_checked;
+	unsigned nbackground;   /* api_write_background writes in flight */
+	char fence_boot_id[40]; /* the host's, as last read */
+	bool is_fence_warned;   /* "fenced, not booted since" said once */
 	struct db_op keys_op;
 	bool is_keys_running;
 	uint64_t keys_tried_ms;

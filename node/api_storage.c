@@ -650,17 +650,22 @@ static void route_storage_set(struct api_call *c)
 	}
 	if (!rbd_options_ok(c, q) || !set_deletes(c, q, s, NULL, &d))
 		return;
-	/* A dir storage that turns shared, or moves while shared: the same
-	 * check as POST's, every member must see the new place. */
-	is_shared_after = q->has_shared ? q->shared : s->is_shared && !d.shared;
 	has_root = dir_root(c->a->cluster->node->config, s, root,
 	                    sizeof root) == 0;
-	if (strcmp(s->type, "dir") == 0 && is_shared_after &&
-	    (!s->is_shared ||
-	     (q->path != NULL && (!has_root || strcmp(q->path, root) != 0))) &&
-	    (q->path != NULL || has_root)) {
-		shared_check(c, q->path != NULL ? q->path : root,
-		             storage_set_write);
+	/* Proxmox: a dir storage's path is fixed (volumes, guests' configs
+	 * and mounts refer to it; a new one would point root-run work at
+	 * another tree). */
+	if (q->path != NULL && (!has_root || strcmp(q->path, root) != 0)) {
+		api_param_error(c, "path",
+		                "can't change value of fixed parameter 'path'");
+		return;
+	}
+	/* A dir storage that turns shared: the same check as POST's, every
+	 * member must see its directory. */
+	is_shared_after = q->has_shared ? q->shared : s->is_shared && !d.shared;
+	if (strcmp(s->type, "dir") == 0 && is_shared_after && !s->is_shared &&
+	    has_root) {
+		shared_check(c, root, storage_set_write);
 		return;
 	}
 	storage_set_write(c);
@@ -955,7 +960,7 @@ static struct store_job *job_for(struct api_call *c, const char *id)
 	}
 	if (strcmp(s->type, "rbd") == 0) {
 		if (rbd_config(s, j) != 0) {
-			mem_free(j);
+			rbd_job_free(j);
 			api_call_fail(c, -EINVAL,
 			              "storage '%s': no monhost, pool or key",
 			              id);
@@ -963,7 +968,7 @@ static struct store_job *job_for(struct api_call *c, const char *id)
 		}
 	} else if (dir_root(c->a->cluster->node->config, s, j->root,
 	                    sizeof j->root) != 0) {
-		mem_free(j);
+		rbd_job_free(j);
 		api_call_fail(c, -EINVAL, "storage '%s' has no path", id);
 		return NULL;
 	}
@@ -1251,7 +1256,7 @@ static void route_content_alloc(struct api_call *c)
 	if (j == NULL)
 		return;
 	if (!(j->content_mask & (STORE_CT_IMAGES | STORE_CT_ROOTDIR))) {
-		mem_free(j);
+		rbd_job_free(j);
 		api_call_fail(c, -EINVAL,
 		              "storage '%s' does not support content-type "
 		              "'images'",
@@ -1259,7 +1264,7 @@ static void route_content_alloc(struct api_call *c)
 		return;
 	}
 	if (j->is_rbd && q->format != NULL && strcmp(q->format, "raw") != 0) {
-		mem_free(j);
+		rbd_job_free(j);
 		api_param_error(c, "format", "rbd storage holds raw images");
 		return;
 	}
@@ -1280,7 +1285,7 @@ static void route_content_alloc(struct api_call *c)
 		    (strcmp(dot, ".raw") == 0 || strcmp(dot, ".qcow2") == 0)) {
 			if (q->format != NULL &&
 			    strcmp(dot + 1, q->format) != 0) {
-				mem_free(j);
+				rbd_job_free(j);
 				api_param_error(c, "filename",
 				                "its extension does not match "
 				                "format '%s'",
@@ -1295,12 +1300,12 @@ static void route_content_alloc(struct api_call *c)
 		                     : (int)strlen(q->filename),
 		         q->filename, j->format);
 		if (store_volid_parse(full, false, &v, &e) != 0) {
-			mem_free(j);
+			rbd_job_free(j);
 			api_param_error(c, "filename", "%s", e.msg);
 			return;
 		}
 		if (v.vmid != q->vmid) {
-			mem_free(j);
+			rbd_job_free(j);
 			api_param_error(c, "filename",
 			                "belongs to guest %u, not %u", v.vmid,
 			                q->vmid);
@@ -2716,7 +2721,7 @@ static struct transfer *transfer_new(struct api_call *c,
 		return NULL;
 	x = mem_calloc(1, sizeof *x);
 	if (x == NULL) {
-		mem_free(j);
+		rbd_job_free(j);
 		api_call_fail(c, -ENOMEM, "out of memory");
 		return NULL;
 	}
@@ -2727,11 +2732,11 @@ static struct transfer *transfer_new(struct api_call *c,
 		api_call_fail(c, -EINVAL,
 		              "storage '%s' does not support content-type '%s'",
 		              q->storage, kinds[i].content);
-		mem_free(j);
+		rbd_job_free(j);
 		mem_free(x);
 		return NULL;
 	}
-	mem_free(j);
+	rbd_job_free(j);
 	if (store_volid_parse(x->volid, false, &v, &e) != 0) {
 		mem_free(x);
 		api_param_error(c, "filename", "%s", e.msg);

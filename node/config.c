@@ -45,6 +45,9 @@ const struct conf_key node_config_keys[] = {
         KEY(local_dir, CONF_PATH, "/var/lib/vz", 0, 0,
             "where this node keeps the `local` dir storage (Proxmox's "
             "/var/lib/vz)"),
+        KEY(boot_id_file, CONF_PATH, "/proc/sys/kernel/random/boot_id", 0, 0,
+            "the host's boot id: a node fenced on rbd lifts its own fence "
+            "only once its host booted again (its guests are gone)"),
         KEY(db_latency_ms, CONF_INT, "50", 5, 2000,
             "database network latency: heartbeats 1.5x, elections 15x"),
         KEY(db_snapshot_threshold, CONF_INT, "256", 16, 1000000,

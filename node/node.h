@@ -25,6 +25,7 @@ struct node_config {
 	bool api_http2;       /* offer HTTP/2 on it (off: no rapid-reset fix) */
 	char *api_static_dir; /* NULL: no /static/ (benchmarks only) */
 	char *local_dir;      /* the `local` storage's directory */
+	char *boot_id_file;   /* the host's boot id (fencing) */
 	char *address;        /* the IP other nodes reach us at */
 	char *bridge;         /* guests' bridge, created if missing; "" none */
 	int64_t db_latency_ms;

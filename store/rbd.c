@@ -1,4 +1,5 @@
 /* The RBD backend: Proxmox's rbd storage semantics over librados/librbd. */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -1223,6 +1224,32 @@ static bool addr_ok(const char *addr)
 		      strchr(".:/[],v", addr[i]) != NULL))
 			return false;
 	return i > 0;
+}
+
+bool store_rbd_host_fenceable(const char *host)
+{
+	static const unsigned char mapped[12] = {0, 0, 0, 0, 0,    0,
+	                                         0, 0, 0, 0, 0xff, 0xff};
+	unsigned char b[16];
+	const unsigned char *v4 = NULL;
+	size_t i;
+
+	if (inet_pton(AF_INET, host, b) == 1) {
+		v4 = b;
+	} else if (inet_pton(AF_INET6, host, b) == 1) {
+		if (memcmp(b, mapped, sizeof mapped) == 0) {
+			v4 = b + 12;
+		} else {
+			for (i = 0; i < 15 && b[i] == 0; i++)
+				;
+			if (i == 15 && b[15] <= 1) /* :: and ::1 */
+				return false;
+			return !(b[0] == 0xfe && (b[1] & 0xc0) == 0x80);
+		}
+	} else {
+		return false;
+	}
+	return !(v4[0] == 127 || v4[0] == 0 || (v4[0] == 169 && v4[1] == 254));
 }
 
 int store_rbd_addr_host(const char *addr, char *out, size_t size, struct err *e)

@@ -170,6 +170,10 @@ int store_rbd_client_addr(struct store_rbd *r, char *out, size_t size,
  * when it has none; -ENOSPC when out is too small. */
 int store_rbd_addr_host(const char *addr, char *out, size_t size,
                         struct err *e);
+/* Whether a host (from store_rbd_addr_host) can stand for one node in a
+ * fence: not loopback, unspecified or link-local (what every host has, or
+ * not what the OSDs see of a remote one), and an IPv4 or IPv6 address. */
+bool store_rbd_host_fenceable(const char *host);
 /* Blocklists addr — one client ("IP:PORT/NONCE") or every client of a host
  * (a bare "IP") — for expire_s seconds (0: the cluster's default, an hour).
  * Takes effect on each OSD when it has the new OSD map; on return this

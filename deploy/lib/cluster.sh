@@ -510,6 +510,7 @@ agent_conf() {
 		echo "data_dir = $d/data"
 		echo "local_dir = $d/local"
 		echo "run_dir = $d/run"
+		echo "boot_id_file = $d/run/boot_id"
 		echo "log_file = $d/cairnd.log"
 		echo "log_level = $LOG_LEVEL"
 		echo "address = $addr"
@@ -527,6 +528,12 @@ agent_conf() {
 agent_start() {
 	local d
 	d=$(node_dir "$1")
+	# The node's boot id: new at each boot (its run dir starts empty), the
+	# same across restarts of the agent alone.
+	if [ ! -s "$d/run/boot_id" ]; then
+		mkdir -p "$d/run"
+		cat /proc/sys/kernel/random/uuid >"$d/run/boot_id"
+	fi
 	node_run "$1" "$CAIRND" -c "$d/cairnd.conf" </dev/null >>"$d/start.log" 2>&1 ||
 		{ warn "the agent of n$1 did not start: $(tail -n 3 "$d/start.log")"; return 1; }
 }

@@ -133,13 +133,25 @@ check "a client on n2 writes and reads the image again" wait_for 30 fresh_write
 back() { rq 2 GET /nodes/n2/storage/ceph/content >/dev/null; code_is 200; }
 check "n2's agent uses the pool again" wait_for 30 back
 
-# ---- fenced while away: n2 removes its own entry when it comes back
+# ---- an agent that restarts on a host that did not boot stays fenced
+# (its guests may still run)
+rq 1 POST "/nodes/n1$F" --data-urlencode target=n2 >/dev/null
+check "n1 fences n2 again ($(code))" code_is 200
+kill -KILL "$(cat "$dir/n2/run/cairnd.pid")"
+if cl start n2 >"$work/start1.log" 2>&1; then ok "n2's agent alone restarts"; else not_ok "n2's agent alone restarts" "$(tail -n 3 "$work/start1.log")"; fi
+said() { grep -q 'stays fenced until the entry is removed' "$dir/n2/cairnd.log"; }
+check "... it sees it is fenced and says it stays so" wait_for 30 said
+fence_row() { rq 1 GET "/nodes/n1$F" >/dev/null; jq_true "$1" "$work/body"; }
+check "... and the row still says fenced" fence_row '[.data[] | select(.node == "n2" and .fenced == 1)] | length == 1'
+rq 3 DELETE "/nodes/n3$F?target=n2" >/dev/null
+check "n3 removes the fence ($(code))" code_is 200
+
+# ---- fenced while away: n2 removes its own entry when its host boots again
 cl power-off n2 >/dev/null 2>&1
 rq 1 POST "/nodes/n1$F" --data-urlencode target=n2 >/dev/null
 check "n1 fences n2 while n2 is powered off ($(code))" code_is 200
-fence_row() { rq 1 GET "/nodes/n1$F" >/dev/null; jq_true "$1" "$work/body"; }
 if cl start n2 >"$work/start.log" 2>&1; then ok "n2 boots again"; else not_ok "n2 boots again" "$(tail -n 3 "$work/start.log")"; fi
-check "n2 removes its own fence once it is back" \
+check "n2 removes its own fence once it is back (its host booted)" \
 	wait_for 40 fence_row '[.data[] | select(.node == "n2" and .fenced == 0)] | length == 1'
 check "... and a client on n2 writes again" wait_for 30 fresh_write
 

@@ -1,5 +1,6 @@
 /* store_rbd_addr_host: the host a fence blocklists, from the client
- * addresses librados and the monitors print, in every form they take. */
+ * addresses librados and the monitors print, in every form they take;
+ * store_rbd_host_fenceable: which hosts may stand for one node. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -59,11 +60,31 @@ static void test_bad(void **state)
 	        -ENOSPC);
 }
 
+static void test_fenceable(void **state)
+{
+	static const char *const yes[] = {"10.0.0.2", "192.168.1.20", "fd00::2",
+	                                  "2001:db8::1", "::ffff:10.1.2.3"};
+	static const char *const no[] = {"127.0.0.1", "127.1.2.3",
+	                                 "0.0.0.0",   "169.254.1.1",
+	                                 "::1",       "::",
+	                                 "fe80::1",   "::ffff:127.0.0.1",
+	                                 "",          "host.example.org",
+	                                 "10.0.0"};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof yes / sizeof yes[0]; i++)
+		assert_true(store_rbd_host_fenceable(yes[i]));
+	for (i = 0; i < sizeof no / sizeof no[0]; i++)
+		assert_false(store_rbd_host_fenceable(no[i]));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_forms),
 	        cmocka_unit_test(test_bad),
+	        cmocka_unit_test(test_fenceable),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
