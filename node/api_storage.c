@@ -1779,6 +1779,37 @@ static int lockers_run(struct store_job *j, struct err *e)
 
 /* Checks a cairn-volume call's parameters, then runs `run` on the storage
  * pool with the volume locked. */
+/* What changing a guest's disk takes on the guest, as on Proxmox's guest
+ * paths, for whoever is no administrator of the storage. */
+static bool volume_op_allowed(struct api_call *c, struct store_job *j,
+                              int (*run)(struct store_job *j, struct err *e),
+                              int snap_op)
+{
+	char storage[96], vm[32], msg[1200];
+	const char *priv = NULL;
+	struct store_volid v;
+
+	snprintf(storage, sizeof storage, "/storage/%s", j->storage);
+	if (api_access_can(c, storage, "Datastore.Allocate") ||
+	    store_volid_parse(j->volid, j->is_rbd, &v, NULL) != 0 ||
+	    v.vmid == 0)
+		return true;
+	if (run == snap_change_run)
+		priv = snap_op == SNAP_ROLLBACK ? "VM.Snapshot.Rollback"
+		                                : "VM.Snapshot";
+	else if (run == template_run)
+		priv = "VM.Allocate";
+	else if (run == clone_run)
+		priv = "VM.Clone";
+	snprintf(vm, sizeof vm, "/vms/%u", v.vmid);
+	if (priv == NULL || api_access_can(c, vm, priv))
+		return true;
+	snprintf(msg, sizeof msg, "Permission check failed (%s, %s)", vm, priv);
+	rbd_job_free(j);
+	api_call_fail_http(c, 403, msg);
+	return false;
+}
+
 static void volume_op_start(struct api_call *c,
                             int (*run)(struct store_job *j, struct err *e),
                             int snap_op, bool is_locked)
@@ -1803,7 +1834,8 @@ static void volume_op_start(struct api_call *c,
 		return;
 	}
 	j = volume_job(c, q->storage, q->volume);
-	if (j == NULL || !volume_allowed(c, j))
+	if (j == NULL || !volume_allowed(c, j) ||
+	    !volume_op_allowed(c, j, run, snap_op))
 		return;
 	if (q->snapname != NULL)
 		snprintf(j->snap, sizeof j->snap, "%s", q->snapname);
@@ -1946,13 +1978,13 @@ SDEF(def_snap_list, storage_volume_op_request, route_snap_list, true, 0,
 SDEF(def_snap_create, storage_volume_op_request, route_snap_create, true, 0,
      "/storage/{storage}", "Datastore.AllocateSpace");
 SDEF(def_snap_delete, storage_volume_op_request, route_snap_delete, true, 0,
-     "/storage/{storage}", "Datastore.Allocate");
+     "/storage/{storage}", "Datastore.AllocateSpace");
 SDEF(def_rollback, storage_volume_op_request, route_rollback, true, 0,
-     "/storage/{storage}", "Datastore.Allocate");
+     "/storage/{storage}", "Datastore.AllocateSpace");
 SDEF(def_lockers, storage_volume_op_request, route_lockers, true, 0,
      "/storage/{storage}", "Datastore.Audit,Datastore.AllocateSpace");
 SDEF(def_template, storage_volume_op_request, route_template, true, 0,
-     "/storage/{storage}", "Datastore.Allocate");
+     "/storage/{storage}", "Datastore.AllocateSpace");
 SDEF(def_clone, storage_volume_op_request, route_clone, true, 0,
      "/storage/{storage}", "Datastore.AllocateSpace");
 

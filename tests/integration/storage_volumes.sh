@@ -161,6 +161,15 @@ AUTH=$DISK req 2 POST /nodes/n2/storage/sh/$V/snapshot --data-urlencode "volume=
 check "with Datastore.AllocateSpace, disk@pve still may not snapshot guest 101's volume ($(status_line))" code_is 403
 AUTH=$DISK req 2 POST /nodes/n2/storage/sh/$V/snapshot --data-urlencode volume=sh:102/vm-102-disk-0.qcow2 --data-urlencode snapname=x >/dev/null
 check "... but may snapshot guest 102's ($(code))" code_is 200
+req 1 POST /access/roles --data-urlencode roleid=DiskOnly --data-urlencode privs=VM.Config.Disk >/dev/null
+req 1 PUT /access/acl --data-urlencode path=/vms/102 --data-urlencode users=disk@pve --data-urlencode roles=DiskOnly >/dev/null
+req 1 PUT /access/acl --data-urlencode path=/vms/102 --data-urlencode users=disk@pve \
+	--data-urlencode roles=PVEVMAdmin --data-urlencode delete=1 >/dev/null
+AUTH=$DISK req 2 POST /nodes/n2/storage/sh/$V/rollback --data-urlencode volume=sh:102/vm-102-disk-0.qcow2 --data-urlencode snapname=x >/dev/null
+check "with VM.Config.Disk alone on guest 102, a rollback needs VM.Snapshot.Rollback ($(status_line))" \
+	bash -c "[ '$(code)' = 403 ] && grep -q 'VM.Snapshot.Rollback' '$dir/headers'"
+AUTH=$DISK req 2 PUT /nodes/n2/storage/sh/$V/resize --data-urlencode volume=sh:102/vm-102-disk-0.qcow2 --data-urlencode size=+1M >/dev/null
+check "... while a resize goes through ($(code))" code_is 200
 
 # ---- one operation at a time on a volume: a full clone of a large raw
 # image is slow enough to overlap with a second operation on it.
