@@ -714,7 +714,8 @@ struct store_job {
 	char snap[64];
 	enum { SNAP_CREATE, SNAP_DELETE, SNAP_ROLLBACK } snap_op;
 	bool is_full, is_relative;
-	bool is_filtered; /* a content list: rows the caller may see */
+	bool is_filtered;   /* a content list: rows the caller may see */
+	atomic_bool cancel; /* a volume task was aborted */
 	struct { /* lockers: the nodes' client hosts, to name the holder */
 		char node[64];
 		char host[128];
@@ -1452,74 +1453,103 @@ static void route_volume_get(struct api_call *c)
 	volume_op(c, info_run);
 }
 
-/* DELETE .../content/{volume}: as Proxmox, an imgdel task. */
-struct imgdel {
+static int clone_run(struct store_job *j, struct err *e);
+
+/* A volume operation as a task (Proxmox's long storage work answers a
+ * UPID): j->run on a pool, its outcome in the task's log. The job holds
+ * the volume's lock until the task ends; an abort sets j->cancel, which
+ * the backends look at where they can stop (qemu-img convert). */
+struct vol_task {
 	struct store_job *j;
 	struct api_task *t;
 	struct pool_work work;
+	bool is_long; /* on the transfer pool, not the storage pool */
 };
 
-static void imgdel_work(struct pool_work *w)
+static void vol_task_work(struct pool_work *w)
 {
-	struct imgdel *d = w->data;
+	struct vol_task *d = w->data;
 
-	d->j->rv = free_run(d->j, &d->j->err);
+	d->j->rv = d->j->run(d->j, &d->j->err);
 }
 
-static void imgdel_free(void *data)
+static void vol_task_free(void *data)
 {
-	struct imgdel *d = data;
+	struct vol_task *d = data;
 
 	volume_unlock(d->j->busy);
+	json_decref(d->j->result);
 	rbd_job_free(d->j);
 	mem_free(d);
 }
 
-static void imgdel_done(struct pool_work *w, int status)
+static void vol_task_done(struct pool_work *w, int status)
 {
-	struct imgdel *d = w->data;
+	struct vol_task *d = w->data;
 	struct api_task *t = d->t;
 	struct node_api *a = api_task_api(t);
+	struct store_job *j = d->j;
 
+	api_task_on_abort(t, NULL);
 	if (status != 0)
 		api_task_end(t, "interrupted: the node is stopping");
-	else if (d->j->rv != 0)
-		api_task_end(t, d->j->err.msg);
-	else {
-		api_task_log(t, "removed volume '%s'", d->j->volid);
+	else if (j->rv == -ECANCELED && api_task_aborted_by(t) != NULL) {
+		char why[256];
+
+		snprintf(why, sizeof why, "aborted by %s",
+		         api_task_aborted_by(t));
+		api_task_end(t, why);
+	} else if (j->rv != 0) {
+		api_task_end(t, j->err.msg);
+	} else {
+		if (j->run == free_run)
+			api_task_log(t, "removed volume '%s'", j->volid);
+		else if (j->run == clone_run)
+			api_task_log(t, "created volume '%s'",
+			             json_string_value(j->result));
+		else
+			api_task_log(t, "rolled back volume '%s' to '%s'",
+			             j->volid, j->snap);
 		api_task_end(t, NULL);
 	}
-	imgdel_free(d);
+	vol_task_free(d);
 	if (a->cluster != NULL && a->cluster->feed != NULL)
 		db_feed_poll_soon(a->cluster->feed);
 }
 
-static void imgdel_start(struct api_task *t)
+static void vol_task_abort(struct api_task *t)
 {
-	struct imgdel *d = api_task_data(t);
+	struct vol_task *d = api_task_data(t);
+
+	atomic_store(&d->j->cancel, true);
+}
+
+static void vol_task_run(struct api_task *t)
+{
+	struct vol_task *d = api_task_data(t);
 	struct node_api *a = api_task_api(t);
 
 	d->t = t;
 	d->work.data = d;
 	api_task_set_busy(t, true);
 	if (a->cluster == NULL ||
-	    api_pool_submit(a->cluster->node->storage_pool, &d->work,
-	                    imgdel_work, imgdel_done) != 0) {
-		api_task_end(t, "the storage pool is busy, retry later");
-		imgdel_free(d);
+	    api_pool_submit(d->is_long ? a->cluster->node->transfer_pool
+	                               : a->cluster->node->storage_pool,
+	                    &d->work, vol_task_work, vol_task_done) != 0) {
+		api_task_end(t, "the node is busy, retry later");
+		vol_task_free(d);
+		return;
 	}
+	api_task_on_abort(t, vol_task_abort);
 }
 
-static void route_volume_delete(struct api_call *c)
+/* Starts j (checked, not locked yet) as a task of type `type`; c answers
+ * its UPID, or fails. */
+static void vol_task_start(struct api_call *c, struct store_job *j,
+                           const char *type, const char *what, bool is_long)
 {
-	const Cairn__StorageVolumeRequest *q = (const void *)c->msg;
-	struct store_job *j = volume_job(c, q->storage, q->volume);
-	struct imgdel *d;
-	char what[1200];
+	struct vol_task *d = mem_calloc(1, sizeof *d);
 
-	if (j == NULL)
-		return;
-	d = mem_calloc(1, sizeof *d);
 	if (d == NULL) {
 		rbd_job_free(j);
 		api_call_fail(c, -ENOMEM, "out of memory");
@@ -1531,12 +1561,28 @@ static void route_volume_delete(struct api_call *c)
 		mem_free(d);
 		return;
 	}
+	atomic_init(&j->cancel, false);
 	d->j = j;
+	d->is_long = is_long;
+	/* Volume tasks carry no id (a volid has colons), as Proxmox's
+	 * imgdel. */
+	if (api_task_start(c, type, "", what, vol_task_run, d, vol_task_free) ==
+	    NULL)
+		vol_task_free(d); /* c was failed; d is still ours */
+}
+
+/* DELETE .../content/{volume}: as Proxmox, an imgdel task. */
+static void route_volume_delete(struct api_call *c)
+{
+	const Cairn__StorageVolumeRequest *q = (const void *)c->msg;
+	struct store_job *j = volume_job(c, q->storage, q->volume);
+	char what[1200];
+
+	if (j == NULL)
+		return;
+	j->run = free_run;
 	snprintf(what, sizeof what, "removing volume '%s'", j->volid);
-	/* Proxmox's imgdel tasks carry no id (a volid has colons). */
-	if (api_task_start(c, "imgdel", "", what, imgdel_start, d,
-	                   imgdel_free) == NULL)
-		imgdel_free(d); /* c was failed; d is still ours */
+	vol_task_start(c, j, "imgdel", what, false);
 }
 
 /* ------------------------------------------------ volume operations
@@ -1722,7 +1768,8 @@ static int clone_run(struct store_job *j, struct err *e)
 		         image);
 	} else if (rv == 0) {
 		rv = store_dir_clone(j->root, j->storage, j->volid, j->vmid,
-		                     !j->is_full, out, sizeof out, e);
+		                     !j->is_full, &j->cancel, out, sizeof out,
+		                     e);
 	}
 	store_rbd_close(r);
 	if (rv == 0)
@@ -1896,12 +1943,47 @@ static void volume_op_start(struct api_call *c,
 		         "%s", vc->addr);
 		j->nhosts++;
 	}
+	if (run == clone_run && !j->is_full) {
+		struct store_volid v;
+
+		if (store_volid_parse(j->volid, j->is_rbd, &v, &e) == 0 &&
+		    !v.is_base) {
+			rbd_job_free(j);
+			api_param_error(
+			        c, "volume",
+			        "'%s' is not a template's (base-) volume: "
+			        "a linked clone needs one; clone it with "
+			        "full=1, or make it a template first",
+			        q->volume);
+			return;
+		}
+	}
+	j->run = run;
+	/* Proxmox's clone and rollback are tasks: a full copy or a rollback
+	 * of a large disk takes long. */
+	if (run == clone_run ||
+	    (run == snap_change_run && snap_op == SNAP_ROLLBACK)) {
+		char what[1300];
+
+		if (run == clone_run)
+			snprintf(what, sizeof what,
+			         "%s clone of volume '%s' for guest %u",
+			         j->is_full ? "full" : "linked", j->volid,
+			         j->vmid);
+		else
+			snprintf(what, sizeof what,
+			         "rolling back volume '%s' to snapshot '%s'",
+			         j->volid, j->snap);
+		vol_task_start(c, j,
+		               run == clone_run ? "volclone" : "volrollback",
+		               what, true);
+		return;
+	}
 	if (is_locked && volume_lock(c, j) != 0) {
 		api_call_done(c, j->err.code, &j->err);
 		rbd_job_free(j);
 		return;
 	}
-	j->run = run;
 	job_submit(c, j);
 }
 

@@ -1300,7 +1300,8 @@ int store_dir_template(const char *root, const char *storage, const char *volid,
 
 int store_dir_clone(const char *root, const char *storage,
                     const char *base_volid, uint32_t new_vmid, bool linked,
-                    char *out_volid, size_t size, struct err *e)
+                    const atomic_bool *cancel, char *out_volid, size_t size,
+                    struct err *e)
 {
 	char path[PATH_MAX], dir[PATH_MAX], new_path[PATH_MAX];
 	char file[STORE_FILE_MAX + 1], backing[PATH_MAX];
@@ -1358,7 +1359,7 @@ int store_dir_clone(const char *root, const char *storage,
 		                      v.format, "-O",      v.format,
 		                      path,     new_path,  NULL};
 
-		rv = store_run(argv, 0, NULL, e);
+		rv = store_run_cancellable(NULL, argv, 0, cancel, NULL, e);
 	}
 	if (rv != 0) {
 		unlink(new_path);

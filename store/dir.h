@@ -22,6 +22,7 @@
 #ifndef CAIRN_STORE_DIR_H
 #define CAIRN_STORE_DIR_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -124,9 +125,11 @@ int store_dir_template(const char *root, const char *storage, const char *volid,
  * format given (-F), as Proxmox makes them; the new volume id names its
  * base: "STORAGE:BASEVMID/BASEFILE/NEWVMID/vm-NEWVMID-disk-N.qcow2". Full:
  * from any image, a copy in the same format by `qemu-img convert` (no time
- * limit: large images take long). */
+ * limit: large images take long; it stops with -ECANCELED once *cancel,
+ * which may be NULL, is true). */
 int store_dir_clone(const char *root, const char *storage,
                     const char *base_volid, uint32_t new_vmid, bool linked,
-                    char *out_volid, size_t size, struct err *e);
+                    const atomic_bool *cancel, char *out_volid, size_t size,
+                    struct err *e);
 
 #endif /* CAIRN_STORE_DIR_H */

@@ -114,4 +114,17 @@ req_task() {
 	fi
 	task_wait "$n" "$upid"
 	echo "$code" >"$dir/code"
+	echo "$upid" >"$dir/upid"
+}
+# req_clone NODE METHOD PATH [CURL ARGS]: a volume clone task followed to
+# its end; prints the volume it created, or its exitstatus when it failed.
+req_clone() {
+	local n=$1 out
+	out=$(req_task "$@")
+	if [ "$out" != OK ]; then
+		echo "$out"
+		return 0
+	fi
+	req "$n" GET "/nodes/n$n/tasks/$(esc "$(cat "$dir/upid")")/log?limit=100" |
+		jq -r '[.data[].t | capture("^created volume .(?<v>.*).$").v] | .[0] // "no volume in the log"'
 }

@@ -89,21 +89,21 @@ json=$(req 1 GET /nodes/n1/storage/ceph/content/ceph:vm-300-disk-0)
 check "n1 sees 128 MiB" jq_true '.data.size == 134217728' <<<"$json"
 req 2 PUT /nodes/n2/storage/ceph/$V/resize --data-urlencode volume=ceph:vm-300-disk-0 --data-urlencode size=32M >/dev/null
 check "shrinking is 400 ($(status_line))" bash -c "[ '$(code)' = 400 ]"
-req 1 POST /nodes/n1/storage/ceph/$V/rollback --data-urlencode volume=ceph:vm-300-disk-0 --data-urlencode snapname=s1 >/dev/null
-check "n1 rolls back to s1 ($(code))" code_is 200
+out=$(req_task 1 POST /nodes/n1/storage/ceph/$V/rollback --data-urlencode volume=ceph:vm-300-disk-0 --data-urlencode snapname=s1)
+check "n1 rolls back to s1 (a task: $out)" test "$out" = OK
 check "... the data of s1 is back (0xaa)" pattern_is vm-300-disk-0 0xaa
 json=$(req 2 GET /nodes/n2/storage/ceph/content/ceph:vm-300-disk-0)
 check "... and so is its size (64 MiB, as n2 sees it)" jq_true '.data.size == 67108864' <<<"$json"
-json=$(req 2 POST /nodes/n2/storage/ceph/$V/clone --data-urlencode volume=ceph:vm-300-disk-0 \
+out=$(req_clone 2 POST /nodes/n2/storage/ceph/$V/clone --data-urlencode volume=ceph:vm-300-disk-0 \
 	--data-urlencode vmid=301 --data-urlencode full=1 --data-urlencode snapname=s1)
-check "n2 makes a full clone of s1 for guest 301 ($json)" jq_true '.data == "ceph:vm-301-disk-0"' <<<"$json"
+check "n2 makes a full clone of s1 for guest 301 (a task: $out)" test "$out" = ceph:vm-301-disk-0
 check "... holding s1's data" pattern_is vm-301-disk-0 0xaa
 req 3 DELETE "/nodes/n3/storage/ceph/$V/snapshot?volume=ceph:vm-300-disk-0&snapname=s1" >/dev/null
 check "n3 deletes the snapshot ($(code))" code_is 200
 json=$(req 3 POST /nodes/n3/storage/ceph/$V/template --data-urlencode volume=ceph:vm-300-disk-0)
 check "n3 makes it a template's volume ($json)" jq_true '.data == "ceph:base-300-disk-0"' <<<"$json"
-json=$(req 1 POST /nodes/n1/storage/ceph/$V/clone --data-urlencode volume=ceph:base-300-disk-0 --data-urlencode vmid=302)
-check "n1 makes a linked clone for guest 302 ($json)" jq_true '.data == "ceph:base-300-disk-0/vm-302-disk-0"' <<<"$json"
+out=$(req_clone 1 POST /nodes/n1/storage/ceph/$V/clone --data-urlencode volume=ceph:base-300-disk-0 --data-urlencode vmid=302)
+check "n1 makes a linked clone for guest 302 ($out)" test "$out" = ceph:base-300-disk-0/vm-302-disk-0
 check "... whose data is the template's" pattern_is vm-302-disk-0 0xaa
 check "writing to the clone" pattern_write vm-302-disk-0 0x11
 check "... leaves the template as it was" pattern_is base-300-disk-0 0xaa

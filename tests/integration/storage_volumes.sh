@@ -68,14 +68,14 @@ check "every node lists the snapshot" \
 pattern_write 100/vm-100-disk-0.qcow2 0x55
 check "data overwritten (0x55)" pattern_is 100/vm-100-disk-0.qcow2 0x55
 check "... and the check sees that it is not 0xaa any more" not_pattern 100/vm-100-disk-0.qcow2 0xaa
-req 3 POST /nodes/n3/storage/sh/$V/rollback --data-urlencode "volume=100/vm-100-disk-0.qcow2" \
-	--data-urlencode snapname=before >/dev/null
-check "n3 rolls back to 'before', the volume named without its storage ($(code))" code_is 200
+out=$(req_task 3 POST /nodes/n3/storage/sh/$V/rollback --data-urlencode "volume=100/vm-100-disk-0.qcow2" \
+	--data-urlencode snapname=before)
+check "n3 rolls back to 'before' (a task), the volume named without its storage ($out)" test "$out" = OK
 check "... and the data written before the snapshot is back" pattern_is 100/vm-100-disk-0.qcow2 0xaa
-req 1 POST /nodes/n1/storage/sh/$V/rollback --data-urlencode "volume=$vol" \
-	--data-urlencode snapname=nosuch >/dev/null
-check "rollback to an unknown snapshot fails naming it ($(status_line))" \
-	failed err nosuch
+out=$(req_task 1 POST /nodes/n1/storage/sh/$V/rollback --data-urlencode "volume=$vol" \
+	--data-urlencode snapname=nosuch)
+check "rollback to an unknown snapshot fails naming it ($out)" \
+	bash -c "[ '$out' != OK ] && grep -q nosuch <<<'$out'"
 
 req 1 PUT /nodes/n1/storage/sh/$V/resize --data-urlencode "volume=$vol" --data-urlencode size=+64M >/dev/null
 check "n1 grows it by 64M ($(code))" code_is 200
@@ -94,20 +94,19 @@ check "n2 deletes the snapshot ($(code))" code_is 200
 json=$(req 1 POST /nodes/n1/storage/sh/$V/template --data-urlencode "volume=$vol")
 tmpl=sh:100/base-100-disk-0.qcow2
 check "n1 turns it into a template's volume ($json)" jq_true ".data == \"$tmpl\"" <<<"$json"
-json=$(req 2 POST /nodes/n2/storage/sh/$V/clone --data-urlencode "volume=$tmpl" --data-urlencode vmid=101)
+out=$(req_clone 2 POST /nodes/n2/storage/sh/$V/clone --data-urlencode "volume=$tmpl" --data-urlencode vmid=101)
 linked=sh:100/base-100-disk-0.qcow2/101/vm-101-disk-0.qcow2
-check "n2 makes a linked clone for guest 101 ($json)" jq_true ".data == \"$linked\"" <<<"$json"
+check "n2 makes a linked clone for guest 101 (a task: $out)" test "$out" = "$linked"
 check "... whose data is the template's" pattern_is 101/vm-101-disk-0.qcow2 0xaa
-json=$(req 3 POST /nodes/n3/storage/sh/$V/clone --data-urlencode "volume=$tmpl" \
+out=$(req_clone 3 POST /nodes/n3/storage/sh/$V/clone --data-urlencode "volume=$tmpl" \
 	--data-urlencode vmid=102 --data-urlencode full=1)
-check "n3 makes a full clone for guest 102 ($json)" \
-	jq_true '.data == "sh:102/vm-102-disk-0.qcow2"' <<<"$json"
+check "n3 makes a full clone for guest 102 ($out)" test "$out" = sh:102/vm-102-disk-0.qcow2
 check "... with the data" pattern_is 102/vm-102-disk-0.qcow2 0xaa
 check "... in an independent file (no backing file)" \
 	bash -c "! qemu-img info '$(img 102/vm-102-disk-0.qcow2)' | grep -q 'backing file'"
 req 1 POST /nodes/n1/storage/sh/$V/clone --data-urlencode "volume=$linked" --data-urlencode vmid=103 >/dev/null
-check "a linked clone of a volume that is no template's is 400 ($(status_line))" \
-	failed 400 template
+check "a linked clone of a volume that is no template's is 400 ($(jq -c .errors "$dir/body"))" \
+	bash -c "[ '$(code)' = 400 ] && jq -e '.errors.volume | test(\"template\")' '$dir/body' >/dev/null"
 check "every node lists the base, the linked and the full clone" \
 	on_all /storage/sh/content "[.data[].volid] | sort == [\"$tmpl\", \"$linked\", \"sh:102/vm-102-disk-0.qcow2\"]"
 
@@ -176,17 +175,27 @@ check "... while a resize goes through ($(code))" code_is 200
 json=$(req 1 POST /nodes/n1/storage/sh/content --data-urlencode vmid=200 --data-urlencode size=4G --data-urlencode format=raw)
 big=$(jq -r .data <<<"$json")
 dd if=/dev/urandom of="$(img 200/vm-200-disk-0.raw)" bs=1M count=512 conv=notrunc status=none
-req 1 POST /nodes/n1/storage/sh/$V/clone --data-urlencode "volume=$big" --data-urlencode vmid=201 --data-urlencode full=1 >"$dir/clone.out" &
-clone_pid=$!
+running() { req 1 GET "/nodes/n1/tasks/$(esc "$1")/status" >/dev/null; jq_true '.data.status == "running"' "$dir/body"; }
+upid=$(req 1 POST /nodes/n1/storage/sh/$V/clone --data-urlencode "volume=$big" --data-urlencode vmid=201 --data-urlencode full=1 | jq -r .data)
+check "a full clone answers a volclone task at once ($upid)" bash -c "[[ '$upid' =~ :volclone:: ]]"
 busy=no
-for _ in $(seq 1 50); do
+for _ in $(seq 1 100); do
 	req 1 PUT /nodes/n1/storage/sh/$V/resize --data-urlencode "volume=$big" --data-urlencode size=+1M >/dev/null
 	if grep -q busy "$dir/headers"; then busy=yes; break; fi
-	[ -d /proc/$clone_pid ] || break
+	running "$upid" || break
 	sleep 0.05
 done
-wait "$clone_pid"
-check "while n1 clones $big, a resize of it on n1 is refused as busy" test "$busy" = yes
+check "while the task clones $big, a resize of it is refused as busy" test "$busy" = yes
+check "... and the clone ends OK" test "$(task_wait 1 "$upid")" = OK
+req 1 GET "/nodes/n1/tasks/$(esc "$upid")/log" >/dev/null
+check "... its log says what it made" jq_true '[.data[].t] | index("created volume '"'"'sh:201/vm-201-disk-0.raw'"'"'") != null' "$dir/body"
+upid=$(req 1 POST /nodes/n1/storage/sh/$V/clone --data-urlencode "volume=$big" --data-urlencode vmid=202 --data-urlencode full=1 | jq -r .data)
+req 2 DELETE "/nodes/n1/tasks/$(esc "$upid")" >/dev/null
+out=$(task_wait 2 "$upid")
+check "an aborted full clone stops, saying who ($out)" bash -c "grep -q 'aborted by root@pam!t' <<<'$out'"
+check "... and leaves no file" test ! -e "$(img 202/vm-202-disk-0.raw)"
+out=$(req_task 2 DELETE "/nodes/n2/storage/sh/content/$(esc sh:201/vm-201-disk-0.raw)")
+check "n2 frees the clone ($out)" test "$out" = OK
 
 # ---- free, from different nodes
 for v in "$linked:2" "sh:102/vm-102-disk-0.qcow2:3" "$tmpl:1" "$big:2"; do
@@ -195,9 +204,6 @@ for v in "$linked:2" "sh:102/vm-102-disk-0.qcow2:3" "$tmpl:1" "$big:2"; do
 	out=$(req_task "$n" DELETE "/nodes/n$n/storage/sh/content/$(esc "$v")")
 	check "n$n frees $v ($out)" test "$out" = OK
 done
-req 1 GET '/nodes/n1/storage/sh/content?vmid=201' >/dev/null
-v201=$(jq -r '.data[0].volid // empty' "$dir/body")
-[ -z "$v201" ] || req_task 1 DELETE "/nodes/n1/storage/sh/content/$(esc "$v201")" >/dev/null
 check "every node lists the storage empty" on_all /storage/sh/content '.data == []'
 check "... and no file is left in it" \
 	bash -c "[ -z \"\$(find '$dir/shared/images' -type f)\" ]"

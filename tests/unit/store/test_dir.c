@@ -672,8 +672,8 @@ static void test_template_and_clones(void **state)
 	                 -EINVAL);
 
 	/* Linked: a qcow2 over the base, by a relative path. */
-	assert_int_equal(store_dir_clone(f->root, "st", base, 200, true, linked,
-	                                 sizeof linked, &f->e),
+	assert_int_equal(store_dir_clone(f->root, "st", base, 200, true, NULL,
+	                                 linked, sizeof linked, &f->e),
 	                 0);
 	assert_string_equal(
 	        linked, "st:100/base-100-disk-0.qcow2/200/vm-200-disk-0.qcow2");
@@ -696,22 +696,22 @@ static void test_template_and_clones(void **state)
 	assert_non_null(strstr(f->e.msg, "st:200/vm-200-disk-0.qcow2"));
 
 	/* Full: a copy, from the template or from any image. */
-	assert_int_equal(store_dir_clone(f->root, "st", base, 300, false, full,
-	                                 sizeof full, &f->e),
+	assert_int_equal(store_dir_clone(f->root, "st", base, 300, false, NULL,
+	                                 full, sizeof full, &f->e),
 	                 0);
 	assert_string_equal(full, "st:300/vm-300-disk-0.qcow2");
 	assert_true(info_size(f, full, "qcow2") == 8 * MiB);
 	assert_int_equal(qemu_io(f, full, "read -P 0x5a 0 64k"), 0);
 	alloc(f, 400, "raw", 2 * MiB, NULL);
 	assert_int_equal(store_dir_clone(f->root, "st", f->volid, 401, false,
-	                                 full, sizeof full, &f->e),
+	                                 NULL, full, sizeof full, &f->e),
 	                 0);
 	assert_string_equal(full, "st:401/vm-401-disk-0.raw");
 	assert_true(info_size(f, full, "raw") == 2 * MiB);
 
 	/* Linked clones only from templates. */
 	assert_int_equal(store_dir_clone(f->root, "st", f->volid, 402, true,
-	                                 full, sizeof full, &f->e),
+	                                 NULL, full, sizeof full, &f->e),
 	                 -EINVAL);
 	assert_false(exists(f, "images/402"));
 
@@ -738,8 +738,8 @@ static void test_template_of_raw(void **state)
 	                                    sizeof base, &f->e),
 	                 0);
 	assert_string_equal(base, "st:100/base-100-disk-0.raw");
-	assert_int_equal(store_dir_clone(f->root, "st", base, 101, true, linked,
-	                                 sizeof linked, &f->e),
+	assert_int_equal(store_dir_clone(f->root, "st", base, 101, true, NULL,
+	                                 linked, sizeof linked, &f->e),
 	                 0);
 	assert_string_equal(
 	        linked, "st:100/base-100-disk-0.raw/101/vm-101-disk-0.qcow2");
@@ -772,7 +772,7 @@ static void test_other_storage_volumes_are_refused(void **state)
 	assert_non_null(strstr(f->e.msg, "not on storage other"));
 	assert_int_equal(store_dir_clone(f->root, "other",
 	                                 "st:100/vm-100-disk-0.qcow2", 101,
-	                                 false, out, sizeof out, &f->e),
+	                                 false, NULL, out, sizeof out, &f->e),
 	                 -EINVAL);
 }
 
@@ -825,10 +825,10 @@ static void test_hostile_volids_are_refused_everywhere(void **state)
 		                                    sizeof out, &f->e),
 		                 -EINVAL);
 		assert_int_equal(store_dir_clone(f->root, "st", v, 101, false,
-		                                 out, sizeof out, &f->e),
+		                                 NULL, out, sizeof out, &f->e),
 		                 -EINVAL);
 		assert_int_equal(store_dir_clone(f->root, "st", v, 101, true,
-		                                 out, sizeof out, &f->e),
+		                                 NULL, out, sizeof out, &f->e),
 		                 -EINVAL);
 	}
 	assert_null(names);
