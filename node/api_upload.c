@@ -67,6 +67,7 @@
 #define UPLOAD_PATH_MAX  1600
 #define HASH_CHUNK       ((size_t)1 << 20)
 #define HASH_WORK_MAX    ((uint64_t)64 << 20) /* a pool work's share */
+#define UPLOADS_MAX      8                    /* at once on a node */
 
 enum upload_state {
 	UPLOAD_CHECKING,
@@ -91,6 +92,9 @@ struct upload {
 	struct rpc_call *call; /* taken, until its on_done */
 	bool is_working;       /* a pool work runs */
 	bool is_hashing;       /* the checksum's pool work runs */
+	bool is_cleanup_due;   /* the pool's queue was full: retry */
+	uint64_t reserved;     /* of n->upload_reserved, ours */
+	uint64_t avail;        /* the file system's room, from the checks */
 	bool is_freeing;
 	/* the request */
 	char storage[STORE_ID_MAX + 1];
@@ -185,6 +189,8 @@ static void on_idle_closed(uv_handle_t *h)
 {
 	struct upload *u = h->data;
 
+	u->n->nuploads--;
+	u->n->upload_reserved -= u->reserved;
 	buf_free(&u->in);
 	buf_free(&u->out);
 	rpc_digest_free(u->digest);
@@ -197,7 +203,7 @@ static void on_idle_closed(uv_handle_t *h)
 static void maybe_free(struct upload *u)
 {
 	if (u->is_freeing || u->has_api || u->has_task || u->call != NULL ||
-	    u->is_working || u->is_hashing)
+	    u->is_working || u->is_hashing || u->is_cleanup_due)
 		return;
 	CAIRN_ASSERT(u->state == UPLOAD_DONE || u->state == UPLOAD_FAILED);
 	CAIRN_ASSERT(u->r == NULL && u->file.fd < 0);
@@ -270,6 +276,13 @@ static int submit(struct upload *u, int (*job)(struct upload *u, struct err *e))
 	return rv;
 }
 
+/* Why a submit failed, for the client. */
+static const char *busy_why(int rv)
+{
+	return rv == -ESHUTDOWN ? "the node is stopping"
+	                        : "the node's storage pool is busy, retry";
+}
+
 /* Closes the file and removes its name, if it has one. Blocking: on the
  * pool, or on the loop once the pool is closed (the node stops). */
 static int job_cleanup(struct upload *u, struct err *e)
@@ -304,6 +317,7 @@ static int job_prepare(struct upload *u, struct err *e)
 	if (statvfs(path, &vfs) != 0)
 		return err_sys(e, -errno, "%s", path);
 	avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+	u->avail = avail;
 	if (avail < u->size)
 		return err_set(e, -ENOSPC,
 		               "not enough room on storage '%s': %" PRIu64
@@ -467,6 +481,7 @@ static const struct rpc_call_cbs upload_cbs = {
 static void pump(struct upload *u)
 {
 	struct buf swap;
+	int rv;
 
 	if (u->state != UPLOAD_RECEIVING || u->is_working)
 		return;
@@ -475,8 +490,8 @@ static void pump(struct upload *u)
 		u->out = u->in;
 		u->in = swap;
 		buf_reset(&u->in);
-		if (submit(u, job_write) != 0) {
-			fail(u, RPC_STATUS_UNAVAILABLE, "the node is stopping");
+		if ((rv = submit(u, job_write)) != 0) {
+			fail(u, RPC_STATUS_UNAVAILABLE, "%s", busy_why(rv));
 			settle(u);
 		}
 		return;
@@ -495,8 +510,8 @@ static void pump(struct upload *u)
 	}
 	set_state(u, UPLOAD_FINISHING);
 	uv_timer_stop(&u->idle);
-	if (submit(u, job_finish) != 0) {
-		fail(u, RPC_STATUS_UNAVAILABLE, "the node is stopping");
+	if ((rv = submit(u, job_finish)) != 0) {
+		fail(u, RPC_STATUS_UNAVAILABLE, "%s", busy_why(rv));
 		settle(u);
 	}
 }
@@ -538,15 +553,36 @@ static void finished(struct upload *u)
 	kick(u);
 }
 
+static void on_cleanup_retry(uv_timer_t *t)
+{
+	struct upload *u = t->data;
+
+	u->is_cleanup_due = false;
+	settle(u);
+	maybe_free(u);
+}
+
 /* After any event of a failed upload: once no work runs, the file goes,
  * then the task ends with the error. */
 static void settle(struct upload *u)
 {
-	if (u->state != UPLOAD_FAILED || u->is_working || u->is_hashing)
+	int rv;
+
+	if (u->state != UPLOAD_FAILED || u->is_working || u->is_hashing ||
+	    u->is_cleanup_due)
 		return;
 	if (u->file.fd >= 0 || u->file.tmp[0] != '\0') {
-		if (submit(u, job_cleanup) == 0)
+		rv = submit(u, job_cleanup);
+		if (rv == 0)
 			return;
+		if (rv != -ESHUTDOWN) {
+			/* The queue is full: closing a large unlinked file
+			 * can take seconds, never on the loop while the pool
+			 * runs. */
+			u->is_cleanup_due = true;
+			uv_timer_start(&u->idle, on_cleanup_retry, 100, 0);
+			return;
+		}
 		job_cleanup(u, NULL); /* the pool is closed: here */
 	}
 	if (u->task != NULL) {
@@ -681,6 +717,21 @@ static void prepared(struct upload *u)
 		api_call_done(c, u->rv, &u->err);
 		return;
 	}
+	/* Uploads checked at once all saw the same room: each takes its
+	 * share (from the loop, where the count lives). */
+	if (u->n->upload_reserved + u->size > u->avail) {
+		u->pending_status = RPC_STATUS_RESOURCE_EXHAUSTED;
+		u->c = NULL;
+		api_call_fail(
+		        c, -ENOSPC,
+		        "not enough room on storage '%s': %" PRIu64
+		        " bytes needed, %" PRIu64 " available of which %" PRIu64
+		        " go to uploads in progress",
+		        u->storage, u->size, u->avail, u->n->upload_reserved);
+		return;
+	}
+	u->reserved = u->size;
+	u->n->upload_reserved += u->reserved;
 	snprintf(what, sizeof what,
 	         "upload of %" PRIu64 " bytes to %s (streamed from %s)",
 	         u->size, u->volid, u->peer);
@@ -716,6 +767,15 @@ static void task_start(struct api_task *t)
 		fail(u, RPC_STATUS_CANCELLED, "the client went away");
 		settle(u);
 		maybe_free(u);
+		return;
+	}
+	/* The client waits for "ready": what it sent before was dropped
+	 * unread (or it already said it had no more). */
+	if (u->call->recv_unconsumed > 0 ||
+	    u->call->state == RPC__CALL_HALF_CLOSED_REMOTE) {
+		fail(u, RPC_STATUS_FAILED_PRECONDITION,
+		     "the client sent data before the server said ready");
+		settle(u);
 		return;
 	}
 	ready.upid = u->upid;
@@ -936,6 +996,13 @@ void node_storage_upload(struct node_req *r)
 		              "principal: too long");
 		return;
 	}
+	if (r->node->nuploads >= UPLOADS_MAX) {
+		node_req_fail(r, RPC_STATUS_RESOURCE_EXHAUSTED,
+		              "%u uploads are running on node %s: retry when "
+		              "one has ended",
+		              UPLOADS_MAX, r->node->config->node_name);
+		return;
+	}
 	u = mem_calloc(1, sizeof *u);
 	if (u == NULL) {
 		node_req_fail(r, RPC_STATUS_RESOURCE_EXHAUSTED,
@@ -955,6 +1022,7 @@ void node_storage_upload(struct node_req *r)
 		return;
 	}
 	u->n = r->node;
+	u->n->nuploads++; /* until on_idle_closed */
 	u->r = r;
 	u->file.fd = -1;
 	u->size = q->size;

@@ -54,6 +54,10 @@ struct node_cluster {
 struct node {
 	const struct node_config *config; /* borrowed; outlives the node */
 	uv_loop_t *loop;
+	/* streamed uploads (node/api_upload.c): how many, and the bytes
+	 * those past their checks will still write */
+	unsigned nuploads;
+	uint64_t upload_reserved;
 	enum node_state state;
 	int lock_fd; /* data-dir lock, held until destroy */
 	char pid_path[4200];
