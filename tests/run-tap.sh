@@ -8,6 +8,7 @@
 set -u
 suite_log=$1
 shift
+limit=${CAIRN_TEST_TIMEOUT:-600} # seconds a script may run
 pass=0 fail=0 skip=0 error=0
 details=$(mktemp)
 trap 'rm -f "$details"' EXIT
@@ -20,13 +21,18 @@ for script in "$@"; do
 	log=$(dirname "$suite_log")/$script.log
 	mkdir -p "$(dirname "$log")"
 	t0=$(date +%s)
+	# A script that hangs gets SIGTERM (its traps clean up), then
+	# SIGKILL: the suite ends, and says which one it was.
 	if [ -x "${CAIRN_BUILDDIR:-.}/$script" ]; then
 		# a compiled test (cmocka) in the build tree
-		CMOCKA_MESSAGE_OUTPUT=TAP "${CAIRN_BUILDDIR:-.}/$script" >"$log" 2>&1
+		CMOCKA_MESSAGE_OUTPUT=TAP timeout -k 30 "$limit" \
+			"${CAIRN_BUILDDIR:-.}/$script" >"$log" 2>&1
 	else
-		bash "${CAIRN_SRCDIR:-.}/$script" >"$log" 2>&1
+		timeout -k 30 "$limit" bash "${CAIRN_SRCDIR:-.}/$script" >"$log" 2>&1
 	fi
 	rc=$?
+	[ "$rc" -ne 124 ] && [ "$rc" -ne 137 ] ||
+		echo "# killed: still running after $limit s" >>"$log"
 	p=$(grep -cE '^ok [0-9]+' "$log")
 	f=$(grep -cE '^not ok [0-9]+' "$log")
 	s=$(grep -cE '^ok [0-9]+ .*# *SKIP' "$log")

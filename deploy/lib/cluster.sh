@@ -306,14 +306,16 @@ cg_kill() {
 	deadline=$(($(date +%s%N) + 10000000000))
 	while :; do
 		pids=$(cg_procs "$@")
-		[ -n "$pids" ] || return 0
 		# shellcheck disable=SC2086
-		kill -KILL $pids 2>/dev/null
+		[ -z "$pids" ] || kill -KILL $pids 2>/dev/null
+		# Thawed even when it was empty already: whatever joins the
+		# cgroup later (the node's next boot) must not freeze.
 		for d in "$@"; do
-			[ -f "$d/cgroup.kill" ] && echo 1 >"$d/cgroup.kill" 2>/dev/null
+			[ -z "$pids" ] || { [ -f "$d/cgroup.kill" ] && echo 1 >"$d/cgroup.kill" 2>/dev/null; }
 			[ -f "$d/freezer.state" ] && echo THAWED >"$d/freezer.state" 2>/dev/null
 			[ -f "$d/cgroup.freeze" ] && echo 0 >"$d/cgroup.freeze" 2>/dev/null
 		done
+		[ -n "$pids" ] || return 0
 		if [ "$(date +%s%N)" -ge "$deadline" ]; then
 			warn "still alive after SIGKILL: ${pids//$'\n'/ }"
 			return 1

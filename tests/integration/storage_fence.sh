@@ -137,7 +137,10 @@ check "n2's agent uses the pool again" wait_for 30 back
 # (its guests may still run)
 rq 1 POST "/nodes/n1$F" --data-urlencode target=n2 >/dev/null
 check "n1 fences n2 again ($(code))" code_is 200
-kill -KILL "$(cat "$dir/n2/run/cairnd.pid")"
+pid2=$(cat "$dir/n2/run/cairnd.pid")
+kill -KILL "$pid2"
+gone() { [ ! -e "/proc/$1" ] || [ "$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)" = Z ]; }
+wait_for 10 gone "$pid2"
 if cl start n2 >"$work/start1.log" 2>&1; then ok "n2's agent alone restarts"; else not_ok "n2's agent alone restarts" "$(tail -n 3 "$work/start1.log")"; fi
 said() { grep -q 'stays fenced until the entry is removed' "$dir/n2/cairnd.log"; }
 check "... it sees it is fenced and says it stays so" wait_for 30 said

@@ -4,6 +4,9 @@
 
 tap_count=0
 tap_failed=0
+# SIGTERM (run-tap.sh's timeout) or ^C: exit, so that the EXIT traps
+# that stop this test's processes run.
+trap 'exit 1' TERM INT
 # TAP lines go to the script's stdout as it was when it sourced this, so
 # that `check NAME CMD >/dev/null` cannot swallow them.
 exec {tap_fd}>&1
