@@ -506,6 +506,29 @@ static bool set_deletes(struct api_call *c, const Cairn__StorageRequest *q,
 /* The UPDATE of a PUT (after the checks, and for a dir storage becoming
  * or staying shared on a new path after every node saw it): the options
  * merged into the row read now, and the key in the same transaction. */
+
+/* The storage a PUT names, with the digest the caller read checked
+ * (Proxmox's words when it moved). NULL when c was failed. */
+static const struct res_storage *storage_for_put(struct api_call *c,
+                                                 const Cairn__StorageRequest *q)
+{
+	const struct res_storage *s =
+	        c->a->snap != NULL ? find_storage(c->a->snap, q->storage)
+	                           : NULL;
+
+	if (s == NULL) {
+		api_call_fail(c, -ENOENT, "storage '%s' does not exist",
+		              q->storage);
+		return NULL;
+	}
+	if (q->digest != NULL && strcmp(q->digest, s->digest) != 0) {
+		api_call_fail(c, -EBUSY,
+		              "detected modified configuration - file changed "
+		              "by other user? Try again.");
+		return NULL;
+	}
+	return s;
+}
 static void storage_set_write(struct api_call *c)
 {
 	const Cairn__StorageRequest *q = (const void *)c->msg;
@@ -519,18 +542,9 @@ static void storage_set_write(struct api_call *c)
 	char nodes_norm[256] = "";
 	struct err e;
 
-	s = c->a->snap != NULL ? find_storage(c->a->snap, q->storage) : NULL;
-	if (s == NULL) {
-		api_call_fail(c, -ENOENT, "storage '%s' does not exist",
-		              q->storage);
+	s = storage_for_put(c, q);
+	if (s == NULL)
 		return;
-	}
-	if (q->digest != NULL && strcmp(q->digest, s->digest) != 0) {
-		api_call_fail(c, -EBUSY,
-		              "detected modified configuration - file changed "
-		              "by other user? Try again.");
-		return;
-	}
 	if (q->nodes != NULL &&
 	    !nodes_ok(c, q->nodes, bad, sizeof bad, nodes_norm)) {
 		api_param_error(c, "nodes", "no such cluster node '%s'", bad);
@@ -607,18 +621,9 @@ static void route_storage_set(struct api_call *c)
 
 	if (api_view_wait(c) || api_view_missing(c))
 		return;
-	s = find_storage(c->a->snap, q->storage);
-	if (s == NULL) {
-		api_call_fail(c, -ENOENT, "storage '%s' does not exist",
-		              q->storage);
+	s = storage_for_put(c, q);
+	if (s == NULL)
 		return;
-	}
-	if (q->digest != NULL && strcmp(q->digest, s->digest) != 0) {
-		api_call_fail(c, -EBUSY,
-		              "detected modified configuration - file changed "
-		              "by other user? Try again.");
-		return;
-	}
 	if (q->type != NULL && strcmp(q->type, s->type) != 0) {
 		api_param_error(c, "type", "cannot change a storage's type");
 		return;
