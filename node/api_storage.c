@@ -2609,6 +2609,60 @@ struct transfer {
 	uint64_t size;
 };
 
+/* An upload's bytes (in memory) into dir/name: checked against the
+ * checksum first, then a file that appears whole or not at all
+ * (file_new: even an agent killed meanwhile leaves nothing). */
+static int upload_write(struct transfer *x, const char *dir, const char *name,
+                        struct err *e)
+{
+	struct rpc_digest *d = NULL;
+	struct file_new f;
+	char got[129];
+	size_t off = 0;
+	ssize_t n;
+	int rv = 0;
+
+	if (x->checksum[0] != '\0') {
+		rv = rpc_digest_new(x->algorithm, &d, e);
+		if (rv == 0)
+			rv = rpc_digest_update(d, x->data, x->len, e);
+		if (rv == 0)
+			rv = rpc_digest_final_hex(d, got, sizeof got, e);
+		rpc_digest_free(d);
+		if (rv != 0)
+			return rv;
+		if (strcasecmp(got, x->checksum) != 0)
+			return err_set(e, -EINVAL,
+			               "checksum mismatch: got '%s' instead of "
+			               "'%s'",
+			               got, x->checksum);
+		snprintf(x->note, sizeof x->note, "%s checksum verified",
+		         x->algorithm);
+	}
+	rv = file_new_open(&f, dir, name, 0644, 0, e);
+	if (rv == -EEXIST)
+		return err_set(e, rv, "%s already exists", x->volid);
+	if (rv != 0)
+		return rv;
+	while (rv == 0 && off < x->len) {
+		n = write(f.fd, x->data + off, x->len - off);
+		if (n < 0 && errno != EINTR)
+			rv = err_sys(e, -errno, "writing %s/%s", dir, name);
+		else if (n > 0)
+			off += (size_t)n;
+	}
+	if (rv == 0 && atomic_load(&x->is_cancelled))
+		rv = err_set(e, -ECANCELED, "cancelled");
+	if (rv == 0)
+		rv = file_new_commit(&f, e);
+	else
+		file_new_discard(&f);
+	if (rv == -EEXIST)
+		err_set(e, rv, "%s already exists", x->volid);
+	x->size = x->len;
+	return rv;
+}
+
 static void transfer_work(struct pool_work *w)
 {
 	struct transfer *x = w->data;
@@ -2618,7 +2672,6 @@ static void transfer_work(struct pool_work *w)
 	struct store_volid v;
 	struct stat sb;
 	struct err e;
-	int fd = -1;
 
 	if (atomic_load(&x->is_cancelled)) { /* while it waited its turn */
 		x->rv = -ECANCELED;
@@ -2644,6 +2697,12 @@ static void transfer_work(struct pool_work *w)
 	}
 	snprintf(dirp, sizeof dirp, "%s", path);
 	*strrchr(dirp, '/') = '\0';
+	if (x->data != NULL) {
+		x->rv = upload_write(x, dirp, strrchr(path, '/') + 1, &e);
+		if (x->rv != 0)
+			snprintf(x->error, sizeof x->error, "%s", e.msg);
+		return;
+	}
 	{
 		unsigned char rnd[8];
 		char hex[17];
@@ -2655,19 +2714,7 @@ static void transfer_work(struct pool_work *w)
 		snprintf(tmp, sizeof tmp, "%s/.tmp-%s-%s", dirp, hex,
 		         strrchr(path, '/') + 1);
 	}
-	if (x->data != NULL) {
-		fd = open(tmp,
-		          O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-		          0644);
-		if (fd < 0 || write(fd, x->data, x->len) != (ssize_t)x->len ||
-		    fsync(fd) != 0) {
-			x->rv = -EIO;
-			snprintf(x->error, sizeof x->error, "writing %s: %s",
-			         tmp, strerror(errno));
-		}
-		if (fd >= 0)
-			close(fd);
-	} else {
+	{
 		char max[32];
 		const char *argv[20];
 		int n = 0;

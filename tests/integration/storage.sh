@@ -152,6 +152,8 @@ upid=$(req 1 POST /nodes/n1/storage/local/upload -F content=iso \
 wait_for 10 task_ends 1 "$upid"
 check "uploading over an existing file fails: already exists" \
 	jq_true '.data.exitstatus | test("already exists")' "$dir/body"
+no_tmp() { ! ls -A "$dir/n1/local/template/iso" | grep -q '^\.tmp-'; }
+check "... and no upload left a temporary file behind" no_tmp
 head -c 1100000 /dev/zero >"$dir/big.iso"
 req 1 POST /nodes/n1/storage/local/upload -F content=iso -F "filename=@$dir/big.iso;filename=big.iso" >/dev/null
 check "an upload above the 1 MiB body limit is refused (413)" code_is 413
