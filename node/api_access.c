@@ -674,6 +674,13 @@ void api_write_int(struct write_stmt *st, int64_t v)
 	st->params[st->nparams++] = wire_value_integer(v);
 }
 
+void api_write_opt_int(struct write_stmt *st, bool has, int64_t v)
+{
+	CAIRN_ASSERT(st->nparams < WRITE_PARAMS);
+	st->params[st->nparams++] =
+	        has ? wire_value_integer(v) : wire_value_null();
+}
+
 static int write_tx(struct db_tx *tx, void *data, struct err *e)
 {
 	struct write_ctx *w = data;
@@ -1180,14 +1187,8 @@ static void user_write(struct api_call *c, struct hash_ctx *h)
 		                      "comment = coalesce(?, comment) "
 		                      "WHERE userid = ?");
 		st->none_msg = api_write_keep(w, msg);
-		if (q->has_enable)
-			api_write_int(st, q->enable);
-		else
-			api_write_text(w, st, NULL);
-		if (q->has_expire)
-			api_write_int(st, q->expire);
-		else
-			api_write_text(w, st, NULL);
+		api_write_opt_int(st, q->has_enable, q->enable);
+		api_write_opt_int(st, q->has_expire, q->expire);
 		api_write_text(w, st, q->firstname);
 		api_write_text(w, st, q->lastname);
 		api_write_text(w, st, q->email);
@@ -1521,14 +1522,8 @@ static void route_token_set(struct api_call *c)
 		snprintf(msg, sizeof msg, "no such token '%s' for user '%s'",
 		         q->tokenid, q->userid);
 		st->none_msg = api_write_keep(w, msg);
-		if (q->has_privsep)
-			api_write_int(st, q->privsep);
-		else
-			api_write_text(w, st, NULL);
-		if (q->has_expire)
-			api_write_int(st, q->expire);
-		else
-			api_write_text(w, st, NULL);
+		api_write_opt_int(st, q->has_privsep, q->privsep);
+		api_write_opt_int(st, q->has_expire, q->expire);
 		api_write_text(w, st, q->comment);
 		api_write_text(w, st, q->userid);
 		api_write_text(w, st, q->tokenid);

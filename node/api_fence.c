@@ -449,32 +449,26 @@ static void fence_written(struct node_api *a, int status, const struct err *e,
 static const struct res_storage *fence_storage(struct api_call *c,
                                                const char *id)
 {
-	const struct view_snap *v = c->a->snap;
-	size_t i;
+	const struct res_storage *s = api_find_storage(c->a->snap, id);
 
-	for (i = 0; i < v->nstorage; i++) {
-		const struct res_storage *s = &v->storage[i];
-
-		if (strcmp(s->id, id) != 0)
-			continue;
-		if (strcmp(s->type, "rbd") != 0) {
-			api_call_fail(c, -EINVAL,
-			              "storage '%s' is a %s storage: fencing "
-			              "is for rbd",
-			              id, s->type);
-			return NULL;
-		}
-		if (!is_own_rbd(c->a, s)) {
-			api_call_fail(c, -ENOENT,
-			              "storage '%s' is not available on node "
-			              "'%s'",
-			              id, api_self_name(c->a));
-			return NULL;
-		}
-		return s;
+	if (s == NULL) {
+		api_call_fail(c, -ENOENT, "storage '%s' does not exist", id);
+		return NULL;
 	}
-	api_call_fail(c, -ENOENT, "storage '%s' does not exist", id);
-	return NULL;
+	if (strcmp(s->type, "rbd") != 0) {
+		api_call_fail(
+		        c, -EINVAL,
+		        "storage '%s' is a %s storage: fencing is for rbd", id,
+		        s->type);
+		return NULL;
+	}
+	if (!is_own_rbd(c->a, s)) {
+		api_call_fail(c, -ENOENT,
+		              "storage '%s' is not available on node '%s'", id,
+		              api_self_name(c->a));
+		return NULL;
+	}
+	return s;
 }
 
 /* The target's client row, checked: recorded, an address that stands for

@@ -292,6 +292,10 @@ int api_call_run_rpc(struct node_req *r, const struct api_route *route,
                      void (*on_reply)(struct api_call *c), void *ctx,
                      struct err *e);
 
+/* node/api_storage.c: the storage id names in v, or NULL. */
+const struct res_storage *api_find_storage(const struct view_snap *v,
+                                           const char *id);
+
 /* An rbd storage's connection settings, copied from the view on the loop
  * for work on the storage pool; holds the key: explicit_bzero when done. */
 static inline int64_t api_wall_s(void)
@@ -409,6 +413,8 @@ struct write_stmt *api_write_add(struct write_ctx *w, const char *sql);
 void api_write_text(struct write_ctx *w, struct write_stmt *st,
                     const char *text);
 void api_write_int(struct write_stmt *st, int64_t v);
+/* v, or NULL when !has (a column left as it is, through coalesce). */
+void api_write_opt_int(struct write_stmt *st, bool has, int64_t v);
 /* Runs w for c (owns w from here) and answers w->data (or null). */
 void api_write_submit(struct api_call *c, struct write_ctx *w);
 /* Runs w outside any call (owns w from here); done (may be NULL) gets

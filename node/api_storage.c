@@ -21,8 +21,8 @@
 
 #define PATH_MAX_LEN 1024
 
-static const struct res_storage *find_storage(const struct view_snap *v,
-                                              const char *id)
+const struct res_storage *api_find_storage(const struct view_snap *v,
+                                           const char *id)
 {
 	size_t i;
 
@@ -31,11 +31,6 @@ static const struct res_storage *find_storage(const struct view_snap *v,
 			return &v->storage[i];
 	}
 	return NULL;
-}
-
-static const char *self_name(const struct api_call *c)
-{
-	return c->a->cluster->node->config->node_name;
 }
 
 /* The directory of a dir storage on this node: `local` lives in the
@@ -130,7 +125,7 @@ static void route_storage_get(struct api_call *c)
 
 	if (api_view_wait(c) || api_view_missing(c))
 		return;
-	s = find_storage(c->a->snap, q->storage);
+	s = api_find_storage(c->a->snap, q->storage);
 	if (s == NULL) {
 		api_call_fail(c, -ENOENT, "storage '%s' does not exist",
 		              q->storage);
@@ -513,7 +508,7 @@ static const struct res_storage *storage_for_put(struct api_call *c,
                                                  const Cairn__StorageRequest *q)
 {
 	const struct res_storage *s =
-	        c->a->snap != NULL ? find_storage(c->a->snap, q->storage)
+	        c->a->snap != NULL ? api_find_storage(c->a->snap, q->storage)
 	                           : NULL;
 
 	if (s == NULL) {
@@ -589,16 +584,12 @@ static void storage_set_write(struct api_call *c)
 	                                 "file changed by other user? Try "
 	                                 "again.");
 	api_write_text(w, st, q->content != NULL ? content : NULL);
-	if (q->has_shared || d.shared)
-		api_write_int(st, q->has_shared && q->shared);
-	else
-		api_write_text(w, st, NULL);
+	api_write_opt_int(st, q->has_shared || d.shared,
+	                  q->has_shared && q->shared);
 	api_write_int(st, d.nodes);
 	api_write_text(w, st, q->nodes != NULL ? nodes_norm : NULL);
-	if (q->has_disable || d.disable)
-		api_write_int(st, q->has_disable && q->disable);
-	else
-		api_write_text(w, st, NULL);
+	api_write_opt_int(st, q->has_disable || d.disable,
+	                  q->has_disable && q->disable);
 	api_write_text(w, st, text);
 	api_write_text(w, st, s->id);
 	api_write_text(w, st, s->digest);
@@ -709,6 +700,7 @@ struct store_job {
 	char root[PATH_MAX_LEN + 1];
 	char storage[65];
 	char volid[1100];
+	struct store_volid v; /* volid parsed (volume_job) */
 	char format[8];
 	uint32_t vmid;
 	uint64_t bytes;
@@ -795,30 +787,27 @@ static void volume_unlock(struct busy_volume *b)
  * backups of a guest Datastore.AllocateSpace and VM.Backup on it; disk
  * images of a guest Datastore.Audit and VM.Config.Disk on it. */
 static bool volume_visible(struct api_call *c, const char *storage,
-                           const char *volid, bool is_rbd)
+                           const struct store_volid *v)
 {
 	char path[96], vm[32];
-	struct store_volid v;
 
 	snprintf(path, sizeof path, "/storage/%s", storage);
 	if (api_access_can(c, path, "Datastore.Allocate"))
 		return true;
-	if (store_volid_parse(volid, is_rbd, &v, NULL) != 0)
-		return false;
-	snprintf(vm, sizeof vm, "/vms/%u", v.vmid);
-	switch (v.content) {
+	snprintf(vm, sizeof vm, "/vms/%u", v->vmid);
+	switch (v->content) {
 	case STORE_CT_ISO:
 	case STORE_CT_VZTMPL:
 	case STORE_CT_IMPORT:
 		return api_access_can(
 		        c, path, "Datastore.AllocateSpace,Datastore.Audit");
 	case STORE_CT_BACKUP:
-		return v.vmid != 0 &&
+		return v->vmid != 0 &&
 		       api_access_can(c, path, "Datastore.AllocateSpace") &&
 		       api_access_can(c, vm, "VM.Backup");
 	case STORE_CT_IMAGES:
 	case STORE_CT_ROOTDIR:
-		return v.vmid != 0 &&
+		return v->vmid != 0 &&
 		       api_access_can(c, path, "Datastore.Audit") &&
 		       api_access_can(c, vm, "VM.Config.Disk");
 	default:
@@ -834,9 +823,11 @@ static void filter_rows(struct api_call *c, struct store_job *j, json_t *rows)
 	while (i < json_array_size(rows)) {
 		const char *volid = json_string_value(
 		        json_object_get(json_array_get(rows, i), "volid"));
+		struct store_volid v;
 
 		if (volid != NULL &&
-		    volume_visible(c, j->storage, volid, j->is_rbd))
+		    store_volid_parse(volid, j->is_rbd, &v, NULL) == 0 &&
+		    volume_visible(c, j->storage, &v))
 			i++;
 		else
 			json_array_remove(rows, i);
@@ -948,15 +939,15 @@ static struct store_job *job_for(struct api_call *c, const char *id)
 	const struct res_storage *s;
 	struct store_job *j;
 
-	s = find_storage(c->a->snap, id);
+	s = api_find_storage(c->a->snap, id);
 	if (s == NULL) {
 		api_call_fail(c, -ENOENT, "storage '%s' does not exist", id);
 		return NULL;
 	}
-	if (s->is_disabled || !res_storage_on_node(s, self_name(c))) {
+	if (s->is_disabled || !res_storage_on_node(s, api_self_name(c->a))) {
 		api_call_fail(c, -ENOENT,
 		              "storage '%s' is not available on node '%s'", id,
-		              self_name(c));
+		              api_self_name(c->a));
 		return NULL;
 	}
 	j = mem_calloc(1, sizeof *j);
@@ -1052,11 +1043,11 @@ static void route_node_storage(struct api_call *c)
 		return;
 	}
 	v = a->snap;
-	if (q->storage != NULL && find_storage(v, q->storage) == NULL) {
+	if (q->storage != NULL && api_find_storage(v, q->storage) == NULL) {
 		api_param_error(c, "storage", "No such storage.");
 		return;
 	}
-	if (target != NULL && (strcmp(target, self_name(c)) == 0 ||
+	if (target != NULL && (strcmp(target, api_self_name(c->a)) == 0 ||
 	                       strcmp(target, "localhost") == 0))
 		target = NULL;
 	j = mem_calloc(1, sizeof *j);
@@ -1068,7 +1059,7 @@ static void route_node_storage(struct api_call *c)
 		const struct res_storage *s = &v->storage[i];
 		bool is_rbd = strcmp(s->type, "rbd") == 0;
 		bool is_shared = s->is_shared || is_rbd;
-		bool is_on_node = res_storage_on_node(s, self_name(c));
+		bool is_on_node = res_storage_on_node(s, api_self_name(c->a));
 		bool is_enabled = !s->is_disabled && is_on_node;
 		unsigned mask = 0;
 		char path[160];
@@ -1350,7 +1341,6 @@ static bool full_volid(struct api_call *c, const char *storage,
 static int info_run(struct store_job *j, struct err *e)
 {
 	char format[16], path[PATH_MAX_LEN + 600];
-	struct store_volid v;
 	uint64_t size;
 	int rv;
 
@@ -1358,11 +1348,9 @@ static int info_run(struct store_job *j, struct err *e)
 		struct store_rbd *r = NULL;
 		struct store_rbd_image img;
 
-		rv = store_volid_parse(j->volid, true, &v, e);
+		rv = rbd_open(j, &r, e);
 		if (rv == 0)
-			rv = rbd_open(j, &r, e);
-		if (rv == 0)
-			rv = store_rbd_info(r, v.file, &img, e);
+			rv = store_rbd_info(r, j->v.file, &img, e);
 		store_rbd_close(r);
 		if (rv == 0)
 			j->result = json_pack(
@@ -1371,9 +1359,7 @@ static int info_run(struct store_job *j, struct err *e)
 			        (json_int_t)img.size, "format", "raw");
 		return rv;
 	}
-	rv = store_volid_parse(j->volid, false, &v, e);
-	if (rv == 0)
-		rv = store_dir_path(j->root, &v, path, sizeof path, e);
+	rv = store_dir_path(j->root, &j->v, path, sizeof path, e);
 	if (rv == 0)
 		rv = store_dir_info(j->root, j->volid, &size, format,
 		                    sizeof format, e);
@@ -1387,16 +1373,13 @@ static int info_run(struct store_job *j, struct err *e)
 static int free_run(struct store_job *j, struct err *e)
 {
 	struct store_rbd *r = NULL;
-	struct store_volid v;
 	int rv;
 
 	if (!j->is_rbd)
 		return store_dir_free(j->root, j->volid, e);
-	rv = store_volid_parse(j->volid, true, &v, e);
+	rv = rbd_open(j, &r, e);
 	if (rv == 0)
-		rv = rbd_open(j, &r, e);
-	if (rv == 0)
-		rv = store_rbd_free(r, v.file, e);
+		rv = store_rbd_free(r, j->v.file, e);
 	store_rbd_close(r);
 	return rv;
 }
@@ -1408,7 +1391,6 @@ static struct store_job *volume_job(struct api_call *c, const char *storage,
                                     const char *volume)
 {
 	struct store_job *j;
-	struct store_volid v;
 	struct err e;
 
 	if (api_view_wait(c) || api_view_missing(c))
@@ -1420,7 +1402,7 @@ static struct store_job *volume_job(struct api_call *c, const char *storage,
 		rbd_job_free(j);
 		return NULL;
 	}
-	if (store_volid_parse(j->volid, j->is_rbd, &v, &e) != 0) {
+	if (store_volid_parse(j->volid, j->is_rbd, &j->v, &e) != 0) {
 		rbd_job_free(j);
 		api_param_error(c, "volume", "%s", e.msg);
 		return NULL;
@@ -1433,7 +1415,7 @@ static bool volume_allowed(struct api_call *c, struct store_job *j)
 {
 	char msg[1200];
 
-	if (volume_visible(c, j->storage, j->volid, j->is_rbd))
+	if (volume_visible(c, j->storage, &j->v))
 		return true;
 	snprintf(msg, sizeof msg, "Permission check failed (%s)", j->volid);
 	rbd_job_free(j);
@@ -1597,33 +1579,27 @@ static void route_volume_delete(struct api_call *c)
  * .../cairn-volume/, for tools and for the guest code to come. Each takes
  * this node's lock on the volume for its duration. */
 
-/* The volume of a job as the backends name it: its parsed volid, and for
- * rbd an open connection (closed by the caller). */
-static int op_open(struct store_job *j, struct store_volid *v,
-                   struct store_rbd **r, struct err *e)
+/* A disk image job's volume (j->v) and, for rbd, an open connection
+ * (closed by the caller). */
+static int op_open(struct store_job *j, struct store_rbd **r, struct err *e)
 {
-	int rv = store_volid_parse(j->volid, j->is_rbd, v, e);
-
-	if (rv == 0 && v->content != STORE_CT_IMAGES)
-		rv = err_set(e, -EINVAL, "volume '%s' is not a disk image",
-		             j->volid);
-	if (rv == 0 && j->is_rbd)
-		rv = rbd_open(j, r, e);
-	return rv;
+	if (j->v.content != STORE_CT_IMAGES)
+		return err_set(e, -EINVAL, "volume '%s' is not a disk image",
+		               j->volid);
+	return j->is_rbd ? rbd_open(j, r, e) : 0;
 }
 
 static int resize_run(struct store_job *j, struct err *e)
 {
 	struct store_rbd *r = NULL;
 	struct store_rbd_image img;
-	struct store_volid v;
 	char format[16];
 	uint64_t size = 0, want;
 	int rv;
 
-	rv = op_open(j, &v, &r, e);
+	rv = op_open(j, &r, e);
 	if (rv == 0 && j->is_rbd) {
-		rv = store_rbd_info(r, v.file, &img, e);
+		rv = store_rbd_info(r, j->v.file, &img, e);
 		size = img.size;
 	} else if (rv == 0) {
 		rv = store_dir_info(j->root, j->volid, &size, format,
@@ -1637,7 +1613,7 @@ static int resize_run(struct store_job *j, struct err *e)
 		             "off the guest's data)",
 		             j->volid, size, want);
 	if (rv == 0 && want > size && j->is_rbd)
-		rv = store_rbd_resize(r, v.file, want, e);
+		rv = store_rbd_resize(r, j->v.file, want, e);
 	else if (rv == 0 && want > size)
 		rv = store_dir_resize(j->root, j->volid, want, e);
 	store_rbd_close(r);
@@ -1670,16 +1646,15 @@ static int snap_list_run(struct store_job *j, struct err *e)
 {
 	struct snap_rows s = {json_array()};
 	struct store_rbd *r = NULL;
-	struct store_volid v;
 	json_t *names = NULL;
 	size_t i;
 	int rv;
 
 	if (s.rows == NULL)
 		return err_set(e, -ENOMEM, "out of memory");
-	rv = op_open(j, &v, &r, e);
+	rv = op_open(j, &r, e);
 	if (rv == 0 && j->is_rbd)
-		rv = store_rbd_snap_list(r, v.file, snap_row, &s, e);
+		rv = store_rbd_snap_list(r, j->v.file, snap_row, &s, e);
 	else if (rv == 0)
 		rv = store_dir_snapshot_list(j->root, j->volid, &names, e);
 	for (i = 0; rv == 0 && names != NULL && i < json_array_size(names); i++)
@@ -1700,8 +1675,7 @@ static int snap_list_run(struct store_job *j, struct err *e)
 static int snap_change_run(struct store_job *j, struct err *e)
 {
 	struct store_rbd *r = NULL;
-	struct store_volid v;
-	int rv = op_open(j, &v, &r, e);
+	int rv = op_open(j, &r, e);
 
 	if (rv != 0) {
 		store_rbd_close(r);
@@ -1709,19 +1683,20 @@ static int snap_change_run(struct store_job *j, struct err *e)
 	}
 	switch (j->snap_op) {
 	case SNAP_CREATE:
-		rv = j->is_rbd ? store_rbd_snap_create(r, v.file, j->snap, e)
+		rv = j->is_rbd ? store_rbd_snap_create(r, j->v.file, j->snap, e)
 		               : store_dir_snapshot(j->root, j->volid, j->snap,
 		                                    e);
 		break;
 	case SNAP_DELETE:
-		rv = j->is_rbd ? store_rbd_snap_delete(r, v.file, j->snap, e)
+		rv = j->is_rbd ? store_rbd_snap_delete(r, j->v.file, j->snap, e)
 		               : store_dir_snapshot_delete(j->root, j->volid,
 		                                           j->snap, e);
 		break;
 	case SNAP_ROLLBACK:
-		rv = j->is_rbd ? store_rbd_snap_rollback(r, v.file, j->snap, e)
-		               : store_dir_snapshot_rollback(j->root, j->volid,
-		                                             j->snap, e);
+		rv = j->is_rbd
+		             ? store_rbd_snap_rollback(r, j->v.file, j->snap, e)
+		             : store_dir_snapshot_rollback(j->root, j->volid,
+		                                           j->snap, e);
 		break;
 	}
 	store_rbd_close(r);
@@ -1732,11 +1707,10 @@ static int template_run(struct store_job *j, struct err *e)
 {
 	char out[1100], base[STORE_RBD_NAME_MAX];
 	struct store_rbd *r = NULL;
-	struct store_volid v;
-	int rv = op_open(j, &v, &r, e);
+	int rv = op_open(j, &r, e);
 
 	if (rv == 0 && j->is_rbd) {
-		rv = store_rbd_template(r, v.file, base, sizeof base, e);
+		rv = store_rbd_template(r, j->v.file, base, sizeof base, e);
 		snprintf(out, sizeof out, "%s:%s", j->storage, base);
 	} else if (rv == 0) {
 		rv = store_dir_template(j->root, j->storage, j->volid, out,
@@ -1752,24 +1726,17 @@ static int clone_run(struct store_job *j, struct err *e)
 {
 	char out[1100], image[STORE_RBD_NAME_MAX];
 	struct store_rbd *r = NULL;
-	struct store_volid v;
-	int rv = op_open(j, &v, &r, e);
+	int rv = op_open(j, &r, e);
 
-	if (rv == 0 && !j->is_full && !v.is_base)
-		rv = err_set(e, -EINVAL,
-		             "volume '%s' is not a template's (base-) volume: "
-		             "a linked clone needs one; clone it with full=1, "
-		             "or make it a template first",
-		             j->volid);
 	if (rv == 0 && j->is_rbd && j->is_full) {
 		rv = store_rbd_clone_full(
-		        r, v.file, j->snap[0] != '\0' ? j->snap : NULL, j->vmid,
-		        NULL, image, sizeof image, e);
+		        r, j->v.file, j->snap[0] != '\0' ? j->snap : NULL,
+		        j->vmid, NULL, image, sizeof image, e);
 		snprintf(out, sizeof out, "%s:%s", j->storage, image);
 	} else if (rv == 0 && j->is_rbd) {
-		rv = store_rbd_clone_linked(r, v.file, j->vmid, NULL, image,
+		rv = store_rbd_clone_linked(r, j->v.file, j->vmid, NULL, image,
 		                            sizeof image, e);
-		snprintf(out, sizeof out, "%s:%s/%s", j->storage, v.file,
+		snprintf(out, sizeof out, "%s:%s/%s", j->storage, j->v.file,
 		         image);
 	} else if (rv == 0) {
 		rv = store_dir_clone(j->root, j->storage, j->volid, j->vmid,
@@ -1786,7 +1753,6 @@ static int lockers_run(struct store_job *j, struct err *e)
 {
 	struct store_rbd_locker l[16];
 	struct store_rbd *r = NULL;
-	struct store_volid v;
 	char host[STORE_RBD_ADDR_MAX];
 	size_t count = 0, i, k;
 	json_t *rows;
@@ -1797,9 +1763,9 @@ static int lockers_run(struct store_job *j, struct err *e)
 		               "storage '%s' is a dir storage: image locks "
 		               "are rbd's",
 		               j->storage);
-	rv = op_open(j, &v, &r, e);
+	rv = op_open(j, &r, e);
 	if (rv == 0)
-		rv = store_rbd_lock_owners(r, v.file, l, CAIRN_ARRAY_SIZE(l),
+		rv = store_rbd_lock_owners(r, j->v.file, l, CAIRN_ARRAY_SIZE(l),
 		                           &count, e);
 	store_rbd_close(r);
 	if (rv != 0)
@@ -1829,8 +1795,6 @@ static int lockers_run(struct store_job *j, struct err *e)
 	return 0;
 }
 
-/* Checks a cairn-volume call's parameters, then runs `run` on the storage
- * pool with the volume locked. */
 /* What changing a guest's disk takes on the guest, as on Proxmox's guest
  * paths, for whoever is no administrator of the storage. */
 static bool volume_op_allowed(struct api_call *c, struct store_job *j,
@@ -1839,12 +1803,9 @@ static bool volume_op_allowed(struct api_call *c, struct store_job *j,
 {
 	char storage[96], vm[32], msg[1200];
 	const char *priv = NULL;
-	struct store_volid v;
 
 	snprintf(storage, sizeof storage, "/storage/%s", j->storage);
-	if (api_access_can(c, storage, "Datastore.Allocate") ||
-	    store_volid_parse(j->volid, j->is_rbd, &v, NULL) != 0 ||
-	    v.vmid == 0)
+	if (api_access_can(c, storage, "Datastore.Allocate") || j->v.vmid == 0)
 		return true;
 	if (run == snap_change_run)
 		priv = snap_op == SNAP_ROLLBACK ? "VM.Snapshot.Rollback"
@@ -1853,7 +1814,7 @@ static bool volume_op_allowed(struct api_call *c, struct store_job *j,
 		priv = "VM.Allocate";
 	else if (run == clone_run)
 		priv = "VM.Clone";
-	snprintf(vm, sizeof vm, "/vms/%u", v.vmid);
+	snprintf(vm, sizeof vm, "/vms/%u", j->v.vmid);
 	if (priv == NULL || api_access_can(c, vm, priv))
 		return true;
 	snprintf(msg, sizeof msg, "Permission check failed (%s, %s)", vm, priv);
@@ -1862,6 +1823,8 @@ static bool volume_op_allowed(struct api_call *c, struct store_job *j,
 	return false;
 }
 
+/* Checks a cairn-volume call's parameters and the caller's rights, then
+ * runs `run` with the volume locked: on the storage pool, or as a task. */
 static void volume_op_start(struct api_call *c,
                             int (*run)(struct store_job *j, struct err *e),
                             int snap_op, bool is_locked)
@@ -1948,20 +1911,14 @@ static void volume_op_start(struct api_call *c,
 		         "%s", vc->addr);
 		j->nhosts++;
 	}
-	if (run == clone_run && !j->is_full) {
-		struct store_volid v;
-
-		if (store_volid_parse(j->volid, j->is_rbd, &v, &e) == 0 &&
-		    !v.is_base) {
-			rbd_job_free(j);
-			api_param_error(
-			        c, "volume",
-			        "'%s' is not a template's (base-) volume: "
-			        "a linked clone needs one; clone it with "
-			        "full=1, or make it a template first",
-			        q->volume);
-			return;
-		}
+	if (run == clone_run && !j->is_full && !j->v.is_base) {
+		rbd_job_free(j);
+		api_param_error(c, "volume",
+		                "'%s' is not a template's (base-) volume: a "
+		                "linked clone needs one; clone it with full=1, "
+		                "or make it a template first",
+		                q->volume);
+		return;
 	}
 	j->run = run;
 	/* Proxmox's clone and rollback are tasks: a full copy or a rollback
@@ -2668,10 +2625,14 @@ static void transfer_work(struct pool_work *w)
 	struct transfer *x = w->data;
 	char path[PATH_MAX_LEN + 600], tmp[PATH_MAX_LEN + 700],
 	        dirp[PATH_MAX_LEN + 600];
-	char got[129];
+	char got[129], hex[17], max[32];
+	const char *argv[20];
+	unsigned char rnd[8];
 	struct store_volid v;
 	struct stat sb;
 	struct err e;
+	size_t i;
+	int n = 0;
 
 	if (atomic_load(&x->is_cancelled)) { /* while it waited its turn */
 		x->rv = -ECANCELED;
@@ -2703,50 +2664,38 @@ static void transfer_work(struct pool_work *w)
 			snprintf(x->error, sizeof x->error, "%s", e.msg);
 		return;
 	}
-	{
-		unsigned char rnd[8];
-		char hex[17];
-		size_t i;
-
-		rpc_random_bytes(rnd, sizeof rnd, &e);
-		for (i = 0; i < sizeof rnd; i++)
-			snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
-		snprintf(tmp, sizeof tmp, "%s/.tmp-%s-%s", dirp, hex,
-		         strrchr(path, '/') + 1);
-	}
-	{
-		char max[32];
-		const char *argv[20];
-		int n = 0;
-
-		snprintf(max, sizeof max, "%llu",
-		         (unsigned long long)DOWNLOAD_MAX_BYTES);
-		argv[n++] = "curl";
-		argv[n++] = "-q"; /* no ~/.curlrc */
-		argv[n++] = "--globoff";
-		argv[n++] = "--fail";
-		argv[n++] = "--silent";
-		argv[n++] = "--show-error";
-		argv[n++] = "--location";
-		argv[n++] = "--max-redirs";
-		argv[n++] = "5";
-		argv[n++] = "--proto";
-		argv[n++] = "=http,https";
-		argv[n++] = "--max-filesize";
-		argv[n++] = max;
-		if (!x->verify)
-			argv[n++] = "--insecure";
-		argv[n++] = "--output";
-		argv[n++] = tmp;
-		argv[n++] = "--";
-		argv[n++] = x->url;
-		argv[n] = NULL;
-		x->rv = store_run_cancellable(NULL, argv, DOWNLOAD_TIMEOUT_MS,
-		                              &x->is_cancelled, NULL, &e);
-		if (x->rv != 0)
-			snprintf(x->error, sizeof x->error,
-			         "download failed: %s", e.msg);
-	}
+	rpc_random_bytes(rnd, sizeof rnd, &e);
+	for (i = 0; i < sizeof rnd; i++)
+		snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
+	snprintf(tmp, sizeof tmp, "%s/.tmp-%s-%s", dirp, hex,
+	         strrchr(path, '/') + 1);
+	snprintf(max, sizeof max, "%llu",
+	         (unsigned long long)DOWNLOAD_MAX_BYTES);
+	argv[n++] = "curl";
+	argv[n++] = "-q"; /* no ~/.curlrc */
+	argv[n++] = "--globoff";
+	argv[n++] = "--fail";
+	argv[n++] = "--silent";
+	argv[n++] = "--show-error";
+	argv[n++] = "--location";
+	argv[n++] = "--max-redirs";
+	argv[n++] = "5";
+	argv[n++] = "--proto";
+	argv[n++] = "=http,https";
+	argv[n++] = "--max-filesize";
+	argv[n++] = max;
+	if (!x->verify)
+		argv[n++] = "--insecure";
+	argv[n++] = "--output";
+	argv[n++] = tmp;
+	argv[n++] = "--";
+	argv[n++] = x->url;
+	argv[n] = NULL;
+	x->rv = store_run_cancellable(NULL, argv, DOWNLOAD_TIMEOUT_MS,
+	                              &x->is_cancelled, NULL, &e);
+	if (x->rv != 0)
+		snprintf(x->error, sizeof x->error, "download failed: %s",
+		         e.msg);
 	if (x->rv == 0 && stat(tmp, &sb) == 0)
 		x->size = (uint64_t)sb.st_size;
 	if (x->rv == 0 && x->checksum[0] != '\0') {
@@ -2992,7 +2941,7 @@ static void route_download(struct api_call *c)
 		 * the storage's rights. */
 		char npath[128];
 
-		snprintf(npath, sizeof npath, "/nodes/%s", self_name(c));
+		snprintf(npath, sizeof npath, "/nodes/%s", api_self_name(c->a));
 		if (!(api_access_can(c, "/", "Sys.Audit") &&
 		      api_access_can(c, "/", "Sys.Modify")) &&
 		    !api_access_can(c, npath, "Sys.AccessNetwork")) {

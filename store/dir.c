@@ -99,20 +99,34 @@ static int root_exists(const char *root, struct err *e)
 	return 0;
 }
 
+/* vsnprintf into out, failing with code and message `what` when it does
+ * not fit. */
+static int vformat(char *out, size_t size, struct err *e, int code,
+                   const char *what, const char *fmt, va_list ap)
+        CAIRN_PRINTF(6, 0);
+
+static int vformat(char *out, size_t size, struct err *e, int code,
+                   const char *what, const char *fmt, va_list ap)
+{
+	int n = vsnprintf(out, size, fmt, ap);
+
+	if (n < 0 || (size_t)n >= size)
+		return err_set(e, code, "%s", what);
+	return 0;
+}
+
 static int join(char *out, size_t size, struct err *e, const char *fmt, ...)
         CAIRN_PRINTF(4, 5);
 
 static int join(char *out, size_t size, struct err *e, const char *fmt, ...)
 {
 	va_list ap;
-	int n;
+	int rv;
 
 	va_start(ap, fmt);
-	n = vsnprintf(out, size, fmt, ap);
+	rv = vformat(out, size, e, -ENAMETOOLONG, "path too long", fmt, ap);
 	va_end(ap);
-	if (n < 0 || (size_t)n >= size)
-		return err_set(e, -ENAMETOOLONG, "path too long");
-	return 0;
+	return rv;
 }
 
 /* The path of a parsed (trusted) volume id. */
@@ -626,14 +640,13 @@ static int write_volid(char *out, size_t size, struct err *e, const char *fmt,
                        ...)
 {
 	va_list ap;
-	int n;
+	int rv;
 
 	va_start(ap, fmt);
-	n = vsnprintf(out, size, fmt, ap);
+	rv = vformat(out, size, e, -ENOSPC, "no room for the volume id", fmt,
+	             ap);
 	va_end(ap);
-	if (n < 0 || (size_t)n >= size)
-		return err_set(e, -ENOSPC, "no room for the volume id");
-	return 0;
+	return rv;
 }
 
 int store_dir_alloc(const char *root, const char *storage, uint32_t vmid,

@@ -933,17 +933,32 @@ int store_rbd_list(struct store_rbd *r, unsigned vmid, store_rbd_image_cb cb,
 /* ------------------------------------------------------------------------
  * Snapshots. */
 
+/* The names checked (a rollback may name a template's own snapshot), then
+ * image opened for writing. */
+static int open_for_snap(struct store_rbd *r, const char *image,
+                         const char *snap, bool is_rollback, rbd_image_t *img,
+                         struct err *e)
+{
+	int rv = check_name("image", image, e);
+
+	if (rv == 0)
+		rv = is_rollback ? check_name("snapshot", snap, e)
+		                 : check_snap_name(snap, e);
+	/* librbd would ask a running guest's librbd for the lock, and get
+	 * it: the guest's disk would change under it. */
+	if (rv == 0 && is_rollback)
+		rv = refuse_if_open_by_name(r, image, "roll back", e);
+	if (rv == 0)
+		rv = open_image(r, image, NULL, false, img, e);
+	return rv;
+}
+
 int store_rbd_snap_create(struct store_rbd *r, const char *image,
                           const char *snap, struct err *e)
 {
 	rbd_image_t img;
-	int rv;
+	int rv = open_for_snap(r, image, snap, false, &img, e);
 
-	rv = check_name("image", image, e);
-	if (rv == 0)
-		rv = check_snap_name(snap, e);
-	if (rv == 0)
-		rv = open_image(r, image, NULL, false, &img, e);
 	if (rv != 0)
 		return rv;
 	rv = rbd_snap_create(img, snap);
@@ -957,17 +972,8 @@ int store_rbd_snap_rollback(struct store_rbd *r, const char *image,
                             const char *snap, struct err *e)
 {
 	rbd_image_t img;
-	int rv;
+	int rv = open_for_snap(r, image, snap, true, &img, e);
 
-	rv = check_name("image", image, e);
-	if (rv == 0)
-		rv = check_name("snapshot", snap, e);
-	/* librbd would ask a running guest's librbd for the lock, and get
-	 * it: the guest's disk would change under it. */
-	if (rv == 0)
-		rv = refuse_if_open_by_name(r, image, "roll back", e);
-	if (rv == 0)
-		rv = open_image(r, image, NULL, false, &img, e);
 	if (rv != 0)
 		return rv;
 	rv = rbd_snap_rollback(img, snap);
@@ -981,13 +987,8 @@ int store_rbd_snap_delete(struct store_rbd *r, const char *image,
                           const char *snap, struct err *e)
 {
 	rbd_image_t img;
-	int rv;
+	int rv = open_for_snap(r, image, snap, false, &img, e);
 
-	rv = check_name("image", image, e);
-	if (rv == 0)
-		rv = check_snap_name(snap, e);
-	if (rv == 0)
-		rv = open_image(r, image, NULL, false, &img, e);
 	if (rv != 0)
 		return rv;
 	rv = rbd_snap_remove(img, snap);
